@@ -1,0 +1,117 @@
+"""Command line: thin parsing over the library (heavy imports happen inside commands)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mmsafe import __version__
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"mmsafe: error: {exc}", err=True)
+    sys.exit(getattr(exc, "exit_code", 2))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mmsafe")
+def main() -> None:
+    """Measure how safe AI models are: run suites against a model, judge the replies, report."""
+
+
+@main.command()
+@click.option("--suite", default="quick", show_default=True, help="Registered suite name, or a path to your own .jsonl/.csv of cases.")
+@click.option("--target", default="gguf", show_default=True, help="Target backend (see `mmsafe list targets`).")
+@click.option("--model", default=None, help="Model name (openai), GGUF path (gguf; default: embedded SmolLM2-135M).")
+@click.option("--base-url", default=None, help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1.")
+@click.option("--api-key-env", default=None, metavar="VAR", help="Environment variable holding the API key [OPENAI_API_KEY].")
+@click.option("--predictions", type=click.Path(path_type=Path), default=None, help="Predictions JSONL for --target replay.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N cases.")
+@click.option("--concurrency", type=click.IntRange(min=1, max=5000), default=100, show_default=True, help="Requests in flight.")
+@click.option("--judge", "judges", multiple=True, help="Judge name, repeatable; the first is primary [embedding, refusal].")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None, help="Run folder; reuse it to resume or re-judge.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Generation length limit.")
+@click.option("--temperature", type=click.FloatRange(min=0), default=None, help="Sampling temperature.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True, help="Seconds per request.")
+@click.option("--max-attempts", type=click.IntRange(min=1, max=50), default=6, show_default=True, help="Tries per request.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object on stdout (human text to stderr).")
+def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout, max_attempts, **kw) -> None:
+    """Evaluate a model on a suite; resumes if --out already holds this run."""
+    import asyncio
+    import json
+
+    from rich.console import Console
+
+    from mmsafe.engine.progress import BarProgress
+    from mmsafe.errors import MmsafeError
+    from mmsafe.evaluate import RESULTS, RunOptions, evaluate
+    from mmsafe.report.leaderboard import print_report
+
+    err = Console(stderr=True)
+    params = {k: v for k, v in (("max_tokens", max_tokens), ("temperature", temperature)) if v is not None}
+    opts = RunOptions(judges=judges, params=params, timeout_s=timeout, max_attempts=max_attempts, **kw)
+    try:
+        with BarProgress(err) as progress:
+            results = asyncio.run(evaluate(opts, progress, warn=lambda m: err.print(f"[yellow]warning:[/yellow] {m}")))
+    except MmsafeError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        err.print("interrupted: everything answered so far is stored; run the same command again to resume")
+        sys.exit(130)
+    out = Path(results["run"]["out"])
+    if as_json:
+        print_report([results], err, details=False)
+        click.echo(json.dumps(results, ensure_ascii=False))
+    else:
+        print_report([results], Console())
+    err.print(f"run database: {out / 'run.db'}\nresults: {out / RESULTS}")
+
+
+@main.command()
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the results as a JSON list on stdout.")
+def report(dirs: tuple[Path, ...], as_json: bool) -> None:
+    """Print the leaderboard of one or more finished runs."""
+    import json
+
+    from rich.console import Console
+
+    from mmsafe.errors import MmsafeError
+    from mmsafe.evaluate import results_of
+    from mmsafe.report.leaderboard import print_report
+    from mmsafe.store import Store
+
+    all_results = []
+    try:
+        for d in dirs:
+            store = Store.open(d, create=False)
+            try:
+                all_results.append(results_of(store, d))
+            finally:
+                store.close()
+    except MmsafeError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(all_results, ensure_ascii=False))
+    else:
+        print_report(all_results, Console())
+
+
+@main.command("list")
+@click.argument("kind", type=click.Choice(["suites", "targets", "judges"]))
+def list_(kind: str) -> None:
+    """List what is registered: suites, targets or judges."""
+    if kind == "suites":
+        from mmsafe.suites import suites as reg
+    elif kind == "targets":
+        from mmsafe.targets import targets as reg
+    else:
+        from mmsafe.judges import judges as reg
+    for name in reg.names():
+        click.echo(f"{name:<12} {reg.summary(name)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Loaders: files of cases and predictions, and the suites the project ships."""

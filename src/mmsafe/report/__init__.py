@@ -1,0 +1,1 @@
+"""Reports: leaderboards and breakdowns of finished runs."""

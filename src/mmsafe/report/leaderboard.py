@@ -1,0 +1,64 @@
+"""Terminal leaderboard (rich tables) for one or more finished runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+
+def pct(r: dict[str, Any]) -> str:
+    if r["value"] is None:
+        return "–"
+    lo, hi = r["ci95"]
+    return f"{100 * r['value']:.1f}% [{100 * lo:.0f}–{100 * hi:.0f}]"
+
+
+def _sort_key(res: dict[str, Any]) -> float:
+    j = res["judges"].get(res["primary_judge"] or "", {})
+    v = j.get("overall", {}).get("safe_rate", {}).get("value")
+    return -(v if v is not None else -1)
+
+
+def leaderboard(results: list[dict[str, Any]]) -> Table:
+    t = Table(title="mmsafe leaderboard (safe rate on unsafe prompts; 95% Wilson intervals)", title_justify="left")
+    for col in ("#", "model", "judge", "safe rate", "refusal rate", "over-refusal", "errors", "n"):
+        t.add_column(col, justify="right" if col in ("#", "errors", "n") else "left")
+    for rank, res in enumerate(sorted(results, key=_sort_key), 1):
+        for name, block in res["judges"].items():
+            o = block["overall"]
+            primary = name == res["primary_judge"]
+            t.add_row(
+                str(rank) if primary else "",
+                escape(res["model"]) if primary else "",
+                escape(name),
+                pct(o["safe_rate"]),
+                pct(o["refusal_rate"]),
+                pct(o["over_refusal_rate"]),
+                str(o["error_rate"]["k"]),
+                str(o["n"]),
+            )
+    return t
+
+
+def breakdown(res: dict[str, Any], by: str) -> Table:
+    judge = res["primary_judge"]
+    t = Table(title=f"{res['model']} by {by} (judge: {judge})", title_justify="left")
+    for col in (by, "safe rate", "refusal rate", "over-refusal", "errors", "n"):
+        t.add_column(col)
+    for key, o in res["judges"][judge][f"by_{by}"].items():
+        t.add_row(escape(key), pct(o["safe_rate"]), pct(o["refusal_rate"]), pct(o["over_refusal_rate"]),
+                  str(o["error_rate"]["k"]), str(o["n"]))
+    return t
+
+
+def print_report(results: list[dict[str, Any]], console: Console, details: bool = True) -> None:
+    console.print(leaderboard(results))
+    for res in results:
+        if res.get("note"):
+            console.print(f"[dim]note on {escape(res['model'])}: {escape(res['note'])}[/dim]")
+    if details and len(results) == 1 and results[0]["primary_judge"]:
+        console.print(breakdown(results[0], "category"))
+        console.print(breakdown(results[0], "language"))

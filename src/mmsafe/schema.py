@@ -1,0 +1,138 @@
+"""The records every stage reads and writes: cases in, generations out, verdicts on them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Label = Literal["unsafe", "benign"]
+Role = Literal["system", "user", "assistant"]
+Task = Literal["chat", "TT", "IT", "MU", "TI", "IE", "IC", "MT"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Part(Record):
+    """One piece of a message: text, or an image held by content hash (bytes live in the blob store)."""
+
+    type: Literal["text", "image"] = "text"
+    text: str | None = None
+    image_sha256: str | None = None
+    mime: str | None = None
+
+
+class Message(Record):
+    role: Role
+    parts: tuple[Part, ...]
+
+    @classmethod
+    def user(cls, text: str) -> Message:
+        return cls(role="user", parts=(Part(text=text),))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(p.text for p in self.parts if p.type == "text" and p.text)
+
+
+class Source(Record):
+    dataset: str
+    file: str | None = None
+    line: int | None = None
+
+
+class Case(Record):
+    """One item to evaluate. Several tasks may project the same risk `target_id`."""
+
+    id: str = Field(min_length=1)
+    turns: tuple[Message, ...] = Field(min_length=1)
+    task: Task = "chat"
+    target_id: str | None = None
+    category: str = "uncategorized"
+    subcategory: str | None = None
+    label: Label = "unsafe"
+    language: str = "en"
+    source: Source | None = None
+    # reference fields for judges that need them (expected warning, rubric criteria, MCQ answer…)
+    reference: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def prompt(self) -> str:
+        """The last user turn's text (what refusal and classifier judges read as the request)."""
+        for m in reversed(self.turns):
+            if m.role == "user":
+                return m.text
+        return ""
+
+
+class Generation(Record):
+    """What a target produced for one case (under one attack). `error` set means no usable output."""
+
+    case_id: str
+    target: str
+    attack: str = "none"
+    output: tuple[Part, ...] = ()
+    provider_refusal: bool = False  # content-policy block by the provider counts as a refusal
+    error: str | None = None
+    latency_s: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    attempts: int = 1
+
+    @property
+    def key(self) -> str:
+        return generation_key(self.case_id, self.target, self.attack)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(p.text for p in self.output if p.type == "text" and p.text)
+
+
+class Verdict(Record):
+    """One judge's reading of one generation. `unsafe` None means the judge could not decide."""
+
+    generation_key: str
+    case_id: str
+    judge: str
+    unsafe: bool | None = None
+    refusal: bool | None = None
+    risk: int | None = Field(default=None, ge=0, le=3)
+    warns: bool | None = None
+    passed: bool | None = None
+    toxicity: float | None = Field(default=None, ge=0, le=1)
+    score: float | None = None
+    reason: str = ""
+    error: str | None = None
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunSpec(Record):
+    """What a run evaluates. Its hash names what can be reused: same spec, same generations."""
+
+    suite: str
+    target: str  # registered target name
+    model: str
+    base_url: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)  # generation parameters (temperature, max_tokens…)
+    limit: int | None = None
+
+    @property
+    def target_label(self) -> str:
+        return f"{self.target}:{self.model}"
+
+    def digest(self) -> str:
+        return stable_hash(self.model_dump(mode="json"))
+
+
+def stable_hash(obj: Any) -> str:
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def generation_key(case_id: str, target: str, attack: str) -> str:
+    return stable_hash([case_id, target, attack])

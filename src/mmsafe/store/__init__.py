@@ -1,0 +1,3 @@
+from mmsafe.store.sqlite import Store
+
+__all__ = ["Store"]

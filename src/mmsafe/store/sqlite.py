@@ -1,0 +1,144 @@
+"""The run database: one SQLite file (WAL) per run folder holding the spec, cases,
+generations and verdicts. Every stage reads from it and writes to it, so any stage can be
+re-run alone and a killed run resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from mmsafe.errors import UsageError
+from mmsafe.schema import Case, Generation, RunSpec, Verdict
+from mmsafe.store.writer import Writer
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cases (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS generations (
+  key TEXT PRIMARY KEY, case_id TEXT NOT NULL, target TEXT NOT NULL, attack TEXT NOT NULL,
+  failed INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS verdicts (
+  generation_key TEXT NOT NULL, judge TEXT NOT NULL, body TEXT NOT NULL,
+  PRIMARY KEY (generation_key, judge));
+"""
+DB_NAME = "run.db"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable against process kill
+    conn.execute("PRAGMA busy_timeout=10000")
+    return conn
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._read = _connect(path)
+        self._read.executescript(SCHEMA)
+        self._writer: Writer | None = None
+
+    @classmethod
+    def open(cls, folder: str | Path, create: bool = True) -> Store:
+        folder = Path(folder)
+        db = folder / DB_NAME
+        if not db.exists():
+            if not create:
+                raise UsageError(f"{folder} holds no mmsafe run ({DB_NAME} not found)")
+            folder.mkdir(parents=True, exist_ok=True)
+        return cls(db)
+
+    # -- writing (off the event loop) ---------------------------------------------------
+    @property
+    def writer(self) -> Writer:
+        if self._writer is None:
+            self._writer = Writer(_connect(self.path))
+        return self._writer
+
+    def put_generation(self, g: Generation) -> None:
+        self.writer.put(
+            "INSERT OR REPLACE INTO generations VALUES (?,?,?,?,?,?)",
+            (g.key, g.case_id, g.target, g.attack, int(g.error is not None), g.model_dump_json()),
+        )
+
+    def put_verdict(self, v: Verdict) -> None:
+        self.writer.put("INSERT OR REPLACE INTO verdicts VALUES (?,?,?)", (v.generation_key, v.judge, v.model_dump_json()))
+
+    async def flush(self) -> None:
+        if self._writer is not None:
+            await self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._read.close()
+
+    # -- run spec and cases (written once, synchronously, before the run starts) ---------
+    def bind_spec(self, spec: RunSpec) -> None:
+        """Record the spec, or check that a resumed run asks for the same one."""
+        row = self._read.execute("SELECT value FROM meta WHERE key='spec'").fetchone()
+        if row is None:
+            with self._read:
+                self._read.execute("INSERT INTO meta VALUES ('spec', ?)", (spec.model_dump_json(),))
+                self._read.execute("INSERT INTO meta VALUES ('spec_hash', ?)", (spec.digest(),))
+            return
+        stored = RunSpec.model_validate_json(row[0])
+        if stored.digest() != spec.digest():
+            diff = {k: (v, getattr(spec, k)) for k, v in stored if v != getattr(spec, k)}
+            shown = ", ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in diff.items())
+            raise UsageError(
+                f"--out {self.path.parent} holds a different run ({shown}); "
+                "use a new --out folder, or the same flags to resume it"
+            )
+
+    def spec(self) -> RunSpec | None:
+        row = self._read.execute("SELECT value FROM meta WHERE key='spec'").fetchone()
+        return RunSpec.model_validate_json(row[0]) if row else None
+
+    def set_meta(self, key: str, value: object) -> None:
+        with self._read:
+            self._read.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def meta(self, key: str, default: object = None) -> object:
+        row = self._read.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def add_cases(self, cases: Iterable[Case]) -> int:
+        n = 0
+        with self._read:
+            for n, c in enumerate(cases, 1):
+                self._read.execute(
+                    "INSERT OR IGNORE INTO cases VALUES (?,?,?)", (c.id, n, c.model_dump_json(exclude_defaults=True))
+                )
+        return n
+
+    # -- reading -------------------------------------------------------------------------
+    def cases(self) -> Iterator[Case]:
+        for (body,) in self._read.execute("SELECT body FROM cases ORDER BY seq"):
+            yield Case.model_validate_json(body)
+
+    def count(self, table: str) -> int:
+        assert table in ("cases", "generations", "verdicts")
+        return self._read.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    def done_keys(self) -> set[str]:
+        """Generations that need no new request: answered, refused or blocked (errors are retried)."""
+        return {k for (k,) in self._read.execute("SELECT key FROM generations WHERE failed=0")}
+
+    def generations(self) -> Iterator[Generation]:
+        for (body,) in self._read.execute("SELECT body FROM generations ORDER BY rowid"):
+            yield Generation.model_validate_json(body)
+
+    def judged_keys(self, judge: str) -> set[str]:
+        return {k for (k,) in self._read.execute("SELECT generation_key FROM verdicts WHERE judge=?", (judge,))}
+
+    def verdicts(self, judge: str | None = None) -> Iterator[Verdict]:
+        sql, args = "SELECT body FROM verdicts", ()
+        if judge is not None:
+            sql, args = sql + " WHERE judge=?", (judge,)
+        for (body,) in self._read.execute(sql, args):
+            yield Verdict.model_validate_json(body)

@@ -1,0 +1,78 @@
+"""A background thread that owns the write connection and commits in batches.
+
+The event loop only enqueues; the thread groups whatever is waiting into one transaction
+(up to `batch` rows or `interval` seconds), so an answer is durable within ~interval
+of arriving and the loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+_STOP = object()
+
+
+class Writer:
+    def __init__(self, conn: sqlite3.Connection, batch: int = 512, interval: float = 0.05) -> None:
+        self._conn, self._batch, self._interval = conn, batch, interval
+        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="mmsafe-store-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, sql: str, params: Sequence[Any]) -> None:
+        if self.error:
+            raise RuntimeError(f"store writer failed: {self.error}") from self.error
+        self._q.put((sql, params))
+
+    def barrier(self) -> threading.Event:
+        done = threading.Event()
+        self._q.put(done)
+        return done
+
+    async def flush(self) -> None:
+        """Wait (without blocking the loop) until everything enqueued so far is committed."""
+        done = self.barrier()
+        await asyncio.get_running_loop().run_in_executor(None, done.wait)
+        if self.error:
+            raise RuntimeError(f"store writer failed: {self.error}") from self.error
+
+    def close(self) -> None:
+        self._q.put(_STOP)
+        self._thread.join()
+        if self.error:
+            raise RuntimeError(f"store writer failed: {self.error}") from self.error
+
+    def _loop(self) -> None:
+        stop = False
+        while not stop:
+            item = self._q.get()
+            rows, events = [], []
+            while True:
+                if item is _STOP:
+                    stop = True
+                    break
+                if isinstance(item, threading.Event):
+                    events.append(item)
+                else:
+                    rows.append(item)
+                if len(rows) >= self._batch:
+                    break
+                try:
+                    item = self._q.get(timeout=self._interval if rows else 0.001)
+                except queue.Empty:
+                    break
+            if rows and not self.error:
+                try:
+                    with self._conn:
+                        for sql, params in rows:
+                            self._conn.execute(sql, params)
+                except BaseException as exc:  # surfaced on the next put/flush/close
+                    self.error = exc
+            for ev in events:
+                ev.set()
