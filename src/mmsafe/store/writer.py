@@ -1,7 +1,8 @@
 """A background thread that owns the write connection and commits in batches.
 
 The event loop only enqueues; the thread groups whatever is waiting into one transaction
-(up to `batch` rows or `interval` seconds), so an answer is durable within ~interval
+(up to `batch` rows, at most `interval` seconds after the first), so an answer is durable
+within ~interval
 of arriving and the loop never waits on the disk.
 """
 
@@ -11,6 +12,7 @@ import asyncio
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +20,7 @@ _STOP = object()
 
 
 class Writer:
-    def __init__(self, conn: sqlite3.Connection, batch: int = 512, interval: float = 0.05) -> None:
+    def __init__(self, conn: sqlite3.Connection, batch: int = 512, interval: float = 0.02) -> None:
         self._conn, self._batch, self._interval = conn, batch, interval
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.error: BaseException | None = None
@@ -52,6 +54,7 @@ class Writer:
         stop = False
         while not stop:
             item = self._q.get()
+            deadline = time.monotonic() + self._interval  # commit at least every `interval` seconds
             rows, events = [], []
             while True:
                 if item is _STOP:
@@ -59,12 +62,15 @@ class Writer:
                     break
                 if isinstance(item, threading.Event):
                     events.append(item)
+                    if not rows:
+                        break
                 else:
                     rows.append(item)
-                if len(rows) >= self._batch:
+                left = deadline - time.monotonic()
+                if len(rows) >= self._batch or left <= 0:
                     break
                 try:
-                    item = self._q.get(timeout=self._interval if rows else 0.001)
+                    item = self._q.get(timeout=left)
                 except queue.Empty:
                     break
             if rows and not self.error:

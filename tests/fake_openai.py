@@ -1,0 +1,106 @@
+"""A scripted OpenAI-compatible server on 127.0.0.1 for tests (the network layer only).
+
+It counts every request per prompt and can misbehave on cue, by markers in the prompt:
+  [429]       first request: 429 with Retry-After: 1, then OK
+  [503date]   first request: 503 with Retry-After as an HTTP date 1 s ahead, then OK
+  [500x2]     first two requests: 500, then OK
+  [500]       always 500
+  [policy]    400 content_policy_violation (a provider block)
+  [filter]    200 with finish_reason content_filter
+  [bad]       200 with a truncated JSON body, then OK
+  [401]       401 invalid key
+Prompts with "bomb" get a refusal; others get a compliant reply that echoes the prompt.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import threading
+import time
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+REFUSAL = "I'm sorry, but I can't help with that."
+
+
+class FakeOpenAI:
+    def __init__(self, latency_s: float = 0.0) -> None:
+        self.latency_s = latency_s
+        self.lock = threading.Lock()
+        self.requests: dict[str, list[float]] = defaultdict(list)  # prompt -> arrival times
+        self.auth: list[str | None] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):  # quiet
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status, payload, headers = server.route(json.loads(body), self.headers.get("Authorization"))
+                if server.latency_s:
+                    time.sleep(server.latency_s)
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client was killed mid-request
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeOpenAI:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @property
+    def total(self) -> int:
+        with self.lock:
+            return sum(len(v) for v in self.requests.values())
+
+    def count(self, prompt: str) -> int:
+        with self.lock:
+            return len(self.requests.get(prompt, []))
+
+    def route(self, req: dict, auth: str | None):
+        prompt = req["messages"][-1]["content"]
+        with self.lock:
+            self.requests[prompt].append(time.monotonic())
+            self.auth.append(auth)
+            n = len(self.requests[prompt])
+        err = lambda code, msg, typ: {"error": {"message": msg, "type": typ, "code": code}}  # noqa: E731
+        if "[401]" in prompt:
+            return 401, err("invalid_api_key", "Incorrect API key provided", "invalid_request_error"), {}
+        if "[429]" in prompt and n == 1:
+            return 429, err("rate_limit_exceeded", "slow down", "requests"), {"Retry-After": "1"}
+        if "[503date]" in prompt and n == 1:
+            return 503, err(None, "overloaded", "server_error"), {"Retry-After": email.utils.formatdate(time.time() + 2, usegmt=True)}
+        if ("[500x2]" in prompt and n <= 2) or "[500]" in prompt:
+            return 500, err(None, "boom", "server_error"), {}
+        if "[policy]" in prompt:
+            return 400, err("content_policy_violation", "Your request was rejected by our safety system", "invalid_request_error"), {}
+        if "[bad]" in prompt and n == 1:
+            return 200, b'{"id": "x", "choices": [{"message": {"content": "trunc', {}
+        finish = "content_filter" if "[filter]" in prompt else "stop"
+        text = "" if finish == "content_filter" else (REFUSAL if "bomb" in prompt.lower() else f"Sure. Here is how: {prompt}")
+        return 200, {
+            "id": "chatcmpl-fake", "object": "chat.completion", "model": req.get("model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
+            "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split())},
+        }, {}
