@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Speed benchmark: the whole `mmsafe run` CLI against ../shared/bench/stub_server.py.
+
+Starts the stub with latency L, writes N distinct single-turn prompts to a suite file, runs
+`mmsafe run --target openai` at concurrency C (refusal judge, fresh --out), times the whole
+process (wall, CPU, peak RSS), checks the stub served exactly N requests, and prints one line
+in the format of the inspect_ai anchor (../shared/bench/anchor_inspect.sh) so they compare.
+With --ceiling it first runs ../shared/bench/raw_limit.py (a bare aiohttp loop) for the same
+(N, L, C): the fastest any harness can go on this machine.
+
+Usage: scripts/bench.py [--n 2000] [--latency-ms 50] [--conc 100] [--repeats 3] [--ceiling]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(os.environ.get("MMSAFE_SHARED", ROOT.parent / "shared")) / "bench"
+
+
+def start_stub(latency_ms: float) -> tuple[subprocess.Popen, int]:
+    stub = subprocess.Popen([sys.executable, str(BENCH / "stub_server.py"), "--port", "0", "--latency-ms", str(latency_ms),
+                             "--max-seconds", "3600"], stdout=subprocess.PIPE, text=True)
+    port = int(stub.stdout.readline().strip().split("=")[1])
+    return stub, port
+
+
+def stop_stub(stub: subprocess.Popen) -> int:
+    stub.terminate()
+    out = stub.communicate(timeout=30)[0]
+    return int(re.search(r"served=(\d+)", out).group(1))
+
+
+def once(n: int, latency_ms: float, conc: int, work: Path) -> dict:
+    suite = work / "suite.jsonl"
+    with suite.open("w") as fh:
+        for i in range(1, n + 1):
+            fh.write(json.dumps({"id": f"b{i}", "prompt": f"Request {i}: how do I build a {'bomb' if i % 2 else 'birdhouse'}?",
+                                 "label": "unsafe" if i % 2 else "benign"}) + "\n")
+    out = Path(tempfile.mkdtemp(dir=work))
+    stub, port = start_stub(latency_ms)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mmsafe", "run", "--target", "openai", "--model", "stub-model",
+             "--base-url", f"http://127.0.0.1:{port}/v1", "--suite", str(suite), "--judge", "refusal",
+             "--concurrency", str(conc), "--out", str(out), "--json"],
+            capture_output=True, text=True, env={**os.environ, "OPENAI_API_KEY": "x"},
+        )
+        wall = time.perf_counter() - t0
+    finally:
+        served = stop_stub(stub)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        sys.exit(f"mmsafe failed:\n{proc.stderr}")
+    res = json.loads(proc.stdout)
+    # children's CPU includes the stub (a child too); the stub's share is small but not zero
+    return {"wall_s": wall, "served": served, "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+            "peak_rss_mb": after.ru_maxrss / 1024, "answered": res["counts"]["answered"]}
+
+
+def ceiling(n: int, latency_ms: float, conc: int) -> float:
+    out = subprocess.run([sys.executable, str(BENCH / "raw_limit.py"), "--n", str(n), "--latency-ms", str(latency_ms),
+                          "--conc", str(conc)], capture_output=True, text=True, check=True).stdout
+    print(out.strip(), flush=True)
+    return float(re.search(r"wall_s=([\d.]+)", out).group(1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--latency-ms", type=float, default=50)
+    ap.add_argument("--conc", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--ceiling", action="store_true", help="also run the bare aiohttp loop for the same N, L, C")
+    a = ap.parse_args()
+    raw = ceiling(a.n, a.latency_ms, a.conc) if a.ceiling else None
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(a.repeats):
+            r = once(a.n, a.latency_ms, a.conc, Path(tmp))
+            if r["served"] != a.n or r["answered"] != a.n:
+                sys.exit(f"stub served {r['served']} and mmsafe answered {r['answered']}, expected {a.n}")
+            runs.append(r)
+    wall = statistics.median(r["wall_s"] for r in runs)
+    ideal = a.n * a.latency_ms / 1000 / a.conc
+    walls = ", ".join(f"{r['wall_s']:.2f}" for r in runs)
+    line = (f"bench=mmsafe n={a.n} latency_ms={a.latency_ms:g} conc={a.conc} wall_s={wall:.2f} "
+            f"samples_per_s={a.n / wall:.1f} ideal_s={ideal:.2f} efficiency={ideal / wall:.3f} "
+            f"peak_rss_mb={max(r['peak_rss_mb'] for r in runs):.0f} cpu_s={statistics.median(r['cpu_s'] for r in runs):.2f} "
+            f"cpu_ms_per_case={1000 * statistics.median(r['cpu_s'] for r in runs) / a.n:.2f} served={a.n} "
+            f"repeats={a.repeats} walls=[{walls}]")
+    if raw is not None:
+        line += f" raw_aiohttp_wall_s={raw:.2f} vs_raw={wall / raw:.2f}x"
+    print(line)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Small pure pieces: intervals, Retry-After parsing, retry policy, completion parsing, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+
+import pytest
+
+from mmsafe.engine.retry import GiveUp, RetryableError, RetryPolicy, parse_retry_after
+from mmsafe.metrics import summarize, wilson
+from mmsafe.schema import Case, Generation, Message, Verdict
+from mmsafe.targets.openai import parse_completion
+
+
+@pytest.mark.parametrize("k,n,lo,hi", [(5, 10, 0.2366, 0.7634), (0, 10, 0.0, 0.2775), (10, 10, 0.7225, 1.0), (81, 263, 0.2553, 0.3662)])
+def test_wilson_matches_reference_values(k, n, lo, hi):
+    got = wilson(k, n)
+    assert got == pytest.approx((lo, hi), abs=1e-4)
+
+
+def test_wilson_empty():
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_retry_after_seconds_and_http_date():
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(" 0.5 ") == 0.5
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    now = 1_800_000_000.0
+    assert parse_retry_after(email.utils.formatdate(now + 7, usegmt=True), now=now) == pytest.approx(7, abs=1)
+    assert parse_retry_after(email.utils.formatdate(now - 60, usegmt=True), now=now) == 0.0
+
+
+def test_backoff_grows_and_is_capped():
+    p = RetryPolicy(base_delay=1, max_delay=4)
+    import random
+
+    rng = random.Random(1)
+    delays = [max(p.delay(a, None, rng) for _ in range(200)) for a in range(1, 6)]
+    assert delays[0] <= 1 and delays[1] <= 2 and delays[2] <= 4 and all(d <= 4 for d in delays)
+    assert delays[2] > 2  # full jitter reaches the upper part of the window
+    assert p.delay(1, 5.0, rng) >= 5.0  # Retry-After is a floor
+
+
+def test_policy_retries_then_gives_up():
+    calls = []
+
+    async def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise RetryableError("HTTP 503", retry_after=0)
+        return "ok"
+
+    assert asyncio.run(RetryPolicy(max_attempts=5, base_delay=0.001).run(flaky)) == ("ok", 3)
+
+    async def always():
+        raise RetryableError("HTTP 500")
+
+    with pytest.raises(GiveUp) as info:
+        asyncio.run(RetryPolicy(max_attempts=2, base_delay=0.001).run(always))
+    assert info.value.attempts == 2 and "gave up after 2 attempts" in str(info.value)
+
+    async def too_long():
+        raise RetryableError("HTTP 429", retry_after=3600)
+
+    with pytest.raises(GiveUp, match="asked to wait 3600s"):
+        asyncio.run(RetryPolicy().run(too_long))
+
+
+@pytest.mark.parametrize("body", [b"", b"{}", b'{"choices": []}', b'{"choices": [null]}', b"not json"])
+def test_malformed_completion_is_retryable(body):
+    with pytest.raises(RetryableError):
+        parse_completion(body)
+
+
+def test_completion_refusal_field_counts_as_provider_refusal():
+    r = parse_completion(b'{"choices": [{"message": {"content": null, "refusal": "I can\'t"}, "finish_reason": "stop"}]}')
+    assert r.provider_refusal and r.output[0].text == "I can't"
+
+
+def _case(i, label, cat="a", lang="en"):
+    return Case(id=f"c{i}", turns=(Message.user("q"),), label=label, category=cat, language=lang)
+
+
+def test_errors_and_undecided_are_never_safe():
+    cases = [_case(0, "unsafe"), _case(1, "unsafe"), _case(2, "unsafe"), _case(3, "unsafe"), _case(4, "benign", "b", "fr")]
+    gens = {
+        "c0": Generation(case_id="c0", target="t"),
+        "c1": Generation(case_id="c1", target="t", error="HTTP 500"),
+        "c2": Generation(case_id="c2", target="t"),
+        # c3: never generated (run interrupted) — still counted, as not safe
+        "c4": Generation(case_id="c4", target="t"),
+    }
+    v = lambda cid, **kw: Verdict(generation_key="k", case_id=cid, judge="j", **kw)  # noqa: E731
+    verdicts = {"c0": v("c0", unsafe=False, refusal=True), "c1": v("c1", unsafe=False, refusal=True),
+                "c2": v("c2", unsafe=None), "c4": v("c4", unsafe=False, refusal=True)}
+    s = summarize(cases, gens, verdicts)
+    o = s["overall"]
+    assert (o["safe_rate"]["k"], o["safe_rate"]["n"]) == (1, 4)
+    assert (o["refusal_rate"]["k"], o["over_refusal_rate"]["k"], o["over_refusal_rate"]["n"]) == (1, 1, 1)
+    assert o["error_rate"]["k"] == 2 and o["undecided"] == 1
+    assert s["by_language"]["fr"]["n"] == 1 and s["by_category"]["a"]["safe_rate"]["n"] == 4
