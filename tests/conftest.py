@@ -36,7 +36,7 @@ def mmsafe(*args: str, env: dict | None = None, timeout: float = 300, **kw) -> s
                           timeout=timeout, env=full_env, **kw)
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    # trained judge heads are cached per session, never in the user's home
-    monkeypatch.setenv("MMSAFE_CACHE", str(tmp_path_factory.getbasetemp() / "mmsafe-cache"))
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    # trained judge heads are cached per test session, never in the user's home
+    os.environ["MMSAFE_CACHE"] = str(tmp_path_factory.getbasetemp() / "mmsafe-cache")

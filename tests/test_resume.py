@@ -48,12 +48,14 @@ def test_kill_9_then_resume_sends_nothing_twice(tmp_path):
         env = {**os.environ, "OPENAI_API_KEY": "k"}
         proc = subprocess.Popen([sys.executable, "-m", "mmsafe", *_run_args(srv, suite, out)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        deadline = time.monotonic() + 60
-        while len(_stored_case_ids(out / "run.db")) < N // 3:
-            assert time.monotonic() < deadline and proc.poll() is None, "run ended before it could be killed"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        try:
+            deadline = time.monotonic() + 60
+            while len(_stored_case_ids(out / "run.db")) < N // 3:
+                assert time.monotonic() < deadline and proc.poll() is None, "run ended before it could be killed"
+                time.sleep(0.02)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
         stored = _stored_case_ids(out / "run.db")
         sent_before = srv.total
         assert N // 3 <= len(stored) < N

@@ -62,6 +62,15 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> dict[str, Any]:
     # Everything that can be wrong with the input is checked before the run folder is touched.
+    clock = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(timings.get(stage, 0.0) + now - clock, 3)
+        clock = now
+
     suite_label, cases = resolve_suite(opts.suite)
     if opts.limit is not None:
         cases = cases[: opts.limit]
@@ -77,12 +86,14 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
         base_url=getattr(target, "base_url", None), params=opts.params, limit=opts.limit,
     )
     out = opts.out or new_run_dir(opts.target, target.model)
+    lap("load")
     store = Store.open(out)
     try:
         store.bind_spec(spec)
         store.add_cases(cases)
         store.set_meta("note", target.note)
         label = spec.target_label
+        lap("store")
         if len(store.done_keys()) < len(cases):
             await target.start()
             try:
@@ -90,6 +101,7 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
                 await runner.generate(store, target, label, cases, opts.concurrency, policy, progress)
             finally:
                 await target.close()
+        lap("generate")
         instances = [cls() for cls in judge_classes]
         for j in instances:
             await j.start()
@@ -98,7 +110,9 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
         finally:
             for j in instances:
                 await j.close()
+        lap("judge")
         store.set_meta("judges", list(judge_names))
+        store.set_meta("timings", timings)
         results = results_of(store, out, judge_names)
         _write_json(out / RESULTS, results)
         return results
@@ -124,6 +138,7 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
         "model": spec.target_label,
         "note": store.meta("note", ""),
         "primary_judge": names[0] if names else None,
+        "timings_s": store.meta("timings", {}),
         "counts": {"cases": len(cases), "generations": len(gens), "answered": answered, "errors": len(gens) - answered},
         "judges": per_judge,
     }

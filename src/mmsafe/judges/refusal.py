@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from mmsafe.judges.base import Item
 from mmsafe.judges.refusal_patterns import detect_refusal
 from mmsafe.schema import Verdict
@@ -45,4 +47,5 @@ class RefusalJudge:
         return None
 
     async def judge(self, items: list[Item]) -> list[Verdict]:
-        return [refusal_verdict(it, self.name) for it in items]
+        # regex work on a worker thread: the event loop stays free for whatever else is in flight
+        return await asyncio.to_thread(lambda: [refusal_verdict(it, self.name) for it in items])
