@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +42,21 @@ def resolve_model(model: str | None) -> tuple[str, Path]:
 
 
 class GGUFTarget:
-    """Runs one generation at a time on a worker thread (llama.cpp contexts are not shareable)."""
+    """Runs everything (load, generate, close) on one dedicated thread: llama.cpp contexts are not
+    shareable, and a cancelled run must not free the model while a generation is still running."""
 
     max_concurrency = 1
 
     def __init__(self, cfg: TargetConfig) -> None:
         self.model, self.path = resolve_model(cfg.model)
         self.note = EMBEDDED_NOTE if self.model == EMBEDDED else f"local GGUF model {self.path.name}"
-        self._params: dict[str, Any] = {"max_tokens": 256, "temperature": 0.0, "seed": 0}
+        self._params: dict[str, Any] = {"max_tokens": 128, "temperature": 0.0, "seed": 0}
         self._params.update({k: v for k, v in cfg.params.items() if v is not None})
         self._llm: Any = None
-        self._lock = asyncio.Lock()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmsafe-gguf")
+
+    async def _on_thread(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
     def _load(self) -> Any:
         try:
@@ -62,12 +67,17 @@ class GGUFTarget:
         return Llama(model_path=str(self.path), n_ctx=2048, n_threads=threads, seed=0, verbose=False)
 
     async def start(self) -> None:
-        self._llm = await asyncio.to_thread(self._load)
+        self._llm = await self._on_thread(self._load)
+
+    def _close(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
 
     async def close(self) -> None:
-        if self._llm is not None:
-            await asyncio.to_thread(self._llm.close)
-            self._llm = None
+        # queued behind any generation still running, even when the run was cancelled
+        await asyncio.shield(self._on_thread(self._close))
+        self._thread.shutdown(wait=False)
 
     def _chat(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         self._llm.reset()
@@ -77,11 +87,10 @@ class GGUFTarget:
         if any(p.type != "text" for m in case.turns for p in m.parts):
             raise TargetError("this GGUF target reads text only")
         messages = [{"role": m.role, "content": m.text} for m in case.turns]
-        async with self._lock:
-            try:
-                out = await asyncio.to_thread(self._chat, messages)
-            except ValueError as exc:  # e.g. prompt longer than the context window
-                raise TargetError(f"llama.cpp: {exc}") from None
+        try:
+            out = await self._on_thread(self._chat, messages)
+        except ValueError as exc:  # e.g. prompt longer than the context window
+            raise TargetError(f"llama.cpp: {exc}") from None
         usage = out.get("usage") or {}
         return Reply.text(
             out["choices"][0]["message"].get("content") or "",
