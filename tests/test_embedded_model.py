@@ -28,3 +28,16 @@ def test_embedded_model_answers_cases_end_to_end(tmp_path):
         assert g["completion_tokens"] and g["completion_tokens"] <= 24
     # the leaderboard and file locations go to the terminal
     assert "run database:" in r.stderr and "results:" in r.stderr
+
+
+def test_ctrl_c_during_local_generation_exits_cleanly(tmp_path):
+    from test_resume import _interrupt_after
+
+    out = tmp_path / "run"
+    code, err = _interrupt_after(["run", "--limit", "6", "--max-tokens", "48", "--judge", "refusal", "--out", str(out)],
+                                 out / "run.db", 1)
+    # a clean stop (not a crash inside llama.cpp), and a rerun finishes the job
+    assert code == 130 and "resume" in err, err
+    r = mmsafe("run", "--limit", "6", "--max-tokens", "48", "--judge", "refusal", "--out", str(out), "--json", timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["counts"]["answered"] == 6

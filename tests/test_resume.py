@@ -113,3 +113,38 @@ def test_other_spec_on_same_out_is_refused(tmp_path, fake_server):
     r = mmsafe(*args, "--model", "b")
     assert r.returncode == 2 and "--out" in r.stderr and "'a'" in r.stderr and "'b'" in r.stderr
     assert fake_server.total == 1
+
+
+def _interrupt_after(args, db, n_stored, env=None):
+    """Start `mmsafe args`, wait until n_stored answers are in db, send SIGINT (Ctrl-C)."""
+    full_env = {**os.environ, "OPENAI_API_KEY": "k", **(env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "mmsafe", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=full_env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while len(_stored_case_ids(db)) < n_stored:
+            assert time.monotonic() < deadline and proc.poll() is None, "run ended before it could be interrupted"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, err
+
+
+def test_ctrl_c_stops_cleanly_and_resumes(tmp_path):
+    prompts = [f"Prompt number {i}" for i in range(60)]
+    suite = write_suite(tmp_path / "suite.jsonl", prompts)
+    with FakeOpenAI(latency_s=0.05) as srv:
+        out = tmp_path / "run"
+        args = _run_args(srv, suite, out)
+        args[args.index("--concurrency") + 1] = "4"
+        code, err = _interrupt_after(args, out / "run.db", 10)
+        assert code == 130 and "run the same command again to resume" in err and "Traceback" not in err
+        stored = _stored_case_ids(out / "run.db")
+        assert 10 <= len(stored) < 60
+        done = mmsafe(*args)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["counts"]["answered"] == 60
+        assert all(srv.count(f"Prompt number {int(cid[1:])}") == 1 for cid in stored)

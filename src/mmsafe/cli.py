@@ -58,7 +58,7 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
     except MmsafeError as exc:
         _fail(exc)
     except KeyboardInterrupt:
-        err.print("interrupted: everything answered so far is stored; run the same command again to resume")
+        click.echo("interrupted: everything answered so far is stored; run the same command again to resume", err=True)
         sys.exit(130)
     out = Path(results["run"]["out"])
     if as_json:
