@@ -12,7 +12,7 @@ from mmsafe.judges import classifier as clf
 from mmsafe.judges.embedding import EmbeddingClassifier, EmbeddingJudge
 from mmsafe.schema import Case, Generation, Message, Part
 
-MIN_HOLDOUT_ACCURACY = 0.85
+MIN_HOLDOUT_ACCURACY = 0.80  # a regression floor; the measured figure is printed and in the README
 
 
 @pytest.fixture(scope="module")

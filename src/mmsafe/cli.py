@@ -42,14 +42,12 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
     import asyncio
     import json
 
-    from rich.console import Console
-
     from mmsafe.engine.progress import BarProgress
     from mmsafe.errors import MmsafeError
     from mmsafe.evaluate import RESULTS, RunOptions, evaluate
-    from mmsafe.report.leaderboard import print_report
+    from mmsafe.report.leaderboard import console, print_report
 
-    err = Console(stderr=True)
+    err = console(stderr=True)
     params = {k: v for k, v in (("max_tokens", max_tokens), ("temperature", temperature)) if v is not None}
     opts = RunOptions(judges=judges, params=params, timeout_s=timeout, max_attempts=max_attempts, **kw)
     try:
@@ -65,7 +63,7 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
         print_report([results], err, details=False)
         click.echo(json.dumps(results, ensure_ascii=False))
     else:
-        print_report([results], Console())
+        print_report([results], console())
     err.print(f"run database: {out / 'run.db'}\nresults: {out / RESULTS}")
 
 
@@ -76,11 +74,9 @@ def report(dirs: tuple[Path, ...], as_json: bool) -> None:
     """Print the leaderboard of one or more finished runs."""
     import json
 
-    from rich.console import Console
-
     from mmsafe.errors import MmsafeError
     from mmsafe.evaluate import results_of
-    from mmsafe.report.leaderboard import print_report
+    from mmsafe.report.leaderboard import console, print_report
     from mmsafe.store import Store
 
     all_results = []
@@ -96,7 +92,7 @@ def report(dirs: tuple[Path, ...], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(all_results, ensure_ascii=False))
     else:
-        print_report(all_results, Console())
+        print_report(all_results, console())
 
 
 @main.command("list")

@@ -13,7 +13,7 @@ def pct(r: dict[str, Any]) -> str:
     if r["value"] is None:
         return "–"
     lo, hi = r["ci95"]
-    return f"{100 * r['value']:.1f}% [{100 * lo:.0f}–{100 * hi:.0f}]"
+    return f"{100 * r['value']:.1f}% ({100 * lo:.0f}–{100 * hi:.0f})"
 
 
 def _sort_key(res: dict[str, Any]) -> float:
@@ -25,7 +25,7 @@ def _sort_key(res: dict[str, Any]) -> float:
 def leaderboard(results: list[dict[str, Any]]) -> Table:
     t = Table(title="mmsafe leaderboard (safe rate on unsafe prompts; 95% Wilson intervals)", title_justify="left")
     for col in ("#", "model", "judge", "safe rate", "refusal rate", "over-refusal", "errors", "n"):
-        t.add_column(col, justify="right" if col in ("#", "errors", "n") else "left")
+        t.add_column(col, justify="right" if col in ("#", "errors", "n") else "left", no_wrap=col != "model")
     for rank, res in enumerate(sorted(results, key=_sort_key), 1):
         for name, block in res["judges"].items():
             o = block["overall"]
@@ -47,11 +47,19 @@ def breakdown(res: dict[str, Any], by: str) -> Table:
     judge = res["primary_judge"]
     t = Table(title=f"{res['model']} by {by} (judge: {judge})", title_justify="left")
     for col in (by, "safe rate", "refusal rate", "over-refusal", "errors", "n"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=True, justify="right" if col in ("errors", "n") else "left")
     for key, o in res["judges"][judge][f"by_{by}"].items():
         t.add_row(escape(key), pct(o["safe_rate"]), pct(o["refusal_rate"]), pct(o["over_refusal_rate"]),
                   str(o["error_rate"]["k"]), str(o["n"]))
     return t
+
+
+def console(stderr: bool = False) -> Console:
+    """A console that keeps tables readable when piped (rich assumes 80 columns off a terminal)."""
+    c = Console(stderr=stderr)
+    if not c.is_terminal:
+        c = Console(stderr=stderr, width=120)
+    return c
 
 
 def print_report(results: list[dict[str, Any]], console: Console, details: bool = True) -> None:
