@@ -240,8 +240,13 @@ def _all(table: dict[str, list[str]]) -> list[str]:
     return [p for parts in table.values() for p in parts]
 
 
-_REFUSAL = {lang: _rx(parts) for lang, parts in REFUSAL_PATTERNS.items()}
-_APOLOGY = {lang: _rx(parts) for lang, parts in APOLOGY_PATTERNS.items()}
+def _by_language(table: dict[str, list[str]]) -> re.Pattern[str]:
+    """One alternation with a named group per language: one search finds the earliest phrase."""
+    return re.compile("|".join(f"(?P<{lang}>{_rx(parts).pattern})" for lang, parts in table.items()))
+
+
+_REFUSAL = _by_language(REFUSAL_PATTERNS)
+_APOLOGY = _by_language(APOLOGY_PATTERNS)
 _COMPLY, _SEQUENCE, _REDIRECT = _rx(_all(COMPLY_PATTERNS)), _rx(SEQUENCE_PATTERNS), _rx(_all(REDIRECT_PATTERNS))
 _BULLET = re.compile(r"(?m)^[ \t]*(?:[-*•·]|\d{1,2}[.)、])[ \t]*\w")
 _INLINE_NUMBERED = re.compile(r"(?:^|[\s:])1[.)、:]\s*(?!\d)\w[\s\S]*?(?:^|[\s;,.])2[.)、:]\s*(?!\d)\w")
@@ -260,13 +265,12 @@ class RefusalMatch:
 _NO_REFUSAL = RefusalMatch(refused=False, language=None, phrase=None, complied=False)
 
 
-def _earliest(table: dict[str, re.Pattern[str]], text: str) -> tuple[str, re.Match[str]] | None:
-    best: tuple[str, re.Match[str]] | None = None
-    for lang, rx in table.items():
-        m = rx.search(text)
-        if m and m.start() < PREFIX_CHARS and (best is None or m.start() < best[1].start()):
-            best = (lang, m)
-    return best
+def _earliest(rx: re.Pattern[str], text: str) -> tuple[str, re.Match[str]] | None:
+    m = rx.search(text, 0, PREFIX_CHARS + 200)  # a phrase must start in the prefix; phrases are short
+    if m is None or m.start() >= PREFIX_CHARS:
+        return None
+    lang = next(name for name, value in m.groupdict().items() if value is not None)
+    return lang, m
 
 
 def _complies(tail: str) -> bool:
