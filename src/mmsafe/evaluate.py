@@ -3,6 +3,7 @@ compute metrics, write results.json. The CLI is a thin layer over `evaluate()`."
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import re
@@ -13,6 +14,7 @@ from typing import Any
 
 from mmsafe import __version__
 from mmsafe.engine import runner
+from mmsafe.engine.pipeline import JudgeFeed
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.judges import judges as judge_registry
 from mmsafe.metrics import summarize
@@ -94,19 +96,25 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
         store.set_meta("note", target.note)
         label = spec.target_label
         lap("store")
-        if len(store.done_keys()) < len(cases):
-            await target.start()
-            try:
-                policy = RetryPolicy(max_attempts=opts.max_attempts)
-                await runner.generate(store, target, label, cases, opts.concurrency, policy, progress)
-            finally:
-                await target.close()
-        lap("generate")
+        by_id = {c.id: c for c in cases}
         instances = [cls() for cls in judge_classes]
-        for j in instances:
-            await j.start()
         try:
-            await runner.judge(store, instances, {c.id: c for c in cases}, progress)
+            # judges load first (the embedding model loads while the target warms up) so they
+            # can judge answers as they arrive
+            await asyncio.gather(*(j.start() for j in instances))
+            if len(store.done_keys()) < len(cases):
+                await target.start()
+                feed = JudgeFeed(store, instances, by_id)
+                try:
+                    policy = RetryPolicy(max_attempts=opts.max_attempts)
+                    await runner.generate(store, target, label, cases, opts.concurrency, policy, progress, feed)
+                    await feed.finish()
+                finally:
+                    feed.cancel()
+                    await target.close()
+                    await store.flush()
+            lap("generate")
+            await runner.judge(store, instances, by_id, progress)
         finally:
             for j in instances:
                 await j.close()

@@ -63,7 +63,9 @@ async def generate(
     concurrency: int,
     policy: RetryPolicy | None = None,
     progress=None,
+    feed=None,
 ) -> StageStats:
+    """Ask the target for every case not yet answered; `feed` (a JudgeFeed) judges as answers arrive."""
     policy = policy or RetryPolicy()
     progress = progress or NullProgress()
     done = store.done_keys()
@@ -79,6 +81,8 @@ async def generate(
         for case in pending:  # one shared iterator: each case is taken by exactly one worker
             gen = await _one(target, label, case, policy)
             store.put_generation(gen)
+            if feed is not None:
+                feed.put(gen)
             stats.done += 1
             stats.errors += gen.error is not None
             bar.advance()
@@ -97,9 +101,13 @@ async def generate(
 async def judge(store: Store, judges: list[Judge], cases: dict[str, Case], progress=None) -> dict[str, StageStats]:
     """Give every usable generation a verdict from each judge that has not judged it yet."""
     progress = progress or NullProgress()
-    gens = [g for g in store.generations() if g.error is None and g.case_id in cases]
     out: dict[str, StageStats] = {}
-    for j in judges:
+    answered = store.count_answered()
+    behind = [j for j in judges if store.count_judged(j.name) < answered]
+    if not behind:  # everything was judged while generating (or before)
+        return {j.name: StageStats(skipped=answered) for j in judges}
+    gens = [g for g in store.generations() if g.error is None and g.case_id in cases]
+    for j in behind:
         have = store.judged_keys(j.name)
         todo = [g for g in gens if g.key not in have]
         stats = out[j.name] = StageStats(todo=len(todo), skipped=len(gens) - len(todo))

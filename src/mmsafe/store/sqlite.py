@@ -125,6 +125,14 @@ class Store:
         assert table in ("cases", "generations", "verdicts")
         return self._read.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
+    def count_answered(self) -> int:
+        return self._read.execute("SELECT COUNT(*) FROM generations WHERE failed=0").fetchone()[0]
+
+    def count_judged(self, judge: str) -> int:
+        return self._read.execute(
+            "SELECT COUNT(*) FROM verdicts v JOIN generations g ON g.key = v.generation_key "
+            "WHERE v.judge=? AND g.failed=0", (judge,)).fetchone()[0]
+
     def done_keys(self) -> set[str]:
         """Generations that need no new request: answered, refused or blocked (errors are retried)."""
         return {k for (k,) in self._read.execute("SELECT key FROM generations WHERE failed=0")}
