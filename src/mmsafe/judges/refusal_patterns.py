@@ -36,10 +36,14 @@ def _fold(s: str, casefold: bool = True) -> str:
     return _SPACES.sub(" ", _ARABIC_MARKS.sub("", s.translate(_CHARMAP)))
 
 
-def _rx(parts: list[str]) -> re.Pattern[str]:
+def _src(parts: list[str]) -> str:
     # Patterns are written in lower case and folded like the text (minus casefold, which would
     # turn escapes such as \S into \s).
-    return re.compile("|".join(f"(?:{_fold(p, casefold=False)})" for p in parts))
+    return "|".join(f"(?:{_fold(p, casefold=False)})" for p in parts)
+
+
+def _rx(parts: list[str]) -> re.Pattern[str]:
+    return re.compile(_src(parts))
 
 
 _EN_VERB = (r"(?:help|assist|provid|compl|fulfil|support|creat|generat|writ|produc|giv|shar|offer|engag|particip|"
@@ -242,7 +246,7 @@ def _all(table: dict[str, list[str]]) -> list[str]:
 
 def _by_language(table: dict[str, list[str]]) -> re.Pattern[str]:
     """One alternation with a named group per language: one search finds the earliest phrase."""
-    return re.compile("|".join(f"(?P<{lang}>{_rx(parts).pattern})" for lang, parts in table.items()))
+    return re.compile("|".join(f"(?P<{lang}>{_src(parts)})" for lang, parts in table.items()))
 
 
 _REFUSAL = _by_language(REFUSAL_PATTERNS)
