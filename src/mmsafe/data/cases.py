@@ -31,7 +31,7 @@ def load_cases(path: str | Path, dataset: str | None = None) -> list[Case]:
     cases: list[Case] = []
     seen: dict[str, int] = {}
     for line, raw in iter_rows(path):
-        row = validate_row(CaseRow, _coerce_id(raw), path, line)
+        row = validate_row(CaseRow, raw, path, line)
         case_id = row.id or f"{name}-{line}"
         if case_id in seen:
             raise InputError(str(path), line, "id", f"duplicate id {case_id!r} (first on line {seen[case_id]})")
@@ -51,11 +51,3 @@ def load_cases(path: str | Path, dataset: str | None = None) -> list[Case]:
     if not cases:
         raise InputError(str(path), None, None, "no cases in file")
     return cases
-
-
-def _coerce_id(raw: dict) -> dict:
-    if isinstance(raw.get("id"), int):
-        return {**raw, "id": str(raw["id"])}
-    return raw
-
-

@@ -25,8 +25,6 @@ def load_predictions(path: Path) -> dict[str, Prediction]:
     by_id: dict[str, Prediction] = {}
     lines: dict[str, int] = {}
     for line, raw in iter_rows(path):
-        if isinstance(raw.get("id"), int):
-            raw = {**raw, "id": str(raw["id"])}
         p = validate_row(Prediction, raw, path, line)
         if p.output is None and not p.error and not p.refusal:
             raise InputError(str(path), line, "output", "missing: give output (or response/output_text), refusal or error")

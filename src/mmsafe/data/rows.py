@@ -42,6 +42,8 @@ def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def validate_row(model: type[M], row: dict[str, Any], path: Path, line: int) -> M:
+    if isinstance(row.get("id"), int) and not isinstance(row["id"], bool):  # numeric ids are common in datasets
+        row = {**row, "id": str(row["id"])}
     try:
         return model.model_validate(row)
     except ValidationError as exc:

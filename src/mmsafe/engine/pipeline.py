@@ -18,7 +18,7 @@ class JudgeFeed:
     def __init__(self, store: Store, judges: list[Judge], cases: dict[str, Case]) -> None:
         self._store, self._cases = store, cases
         self._queues: list[asyncio.Queue[Generation | None]] = [asyncio.Queue() for _ in judges]
-        self._tasks = [asyncio.create_task(self._consume(j, q)) for j, q in zip(judges, self._queues)]
+        self._tasks = [asyncio.create_task(self._consume(j, q)) for j, q in zip(judges, self._queues, strict=True)]
 
     def put(self, gen: Generation) -> None:
         if gen.error is None:

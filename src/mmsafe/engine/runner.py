@@ -116,7 +116,7 @@ async def judge(store: Store, judges: list[Judge], cases: dict[str, Case], progr
         bar = progress.stage(f"judge:{j.name}", len(todo))
         batches = iter([todo[i : i + j.batch_size] for i in range(0, len(todo), j.batch_size)])
 
-        async def worker(j: Judge = j, bar=bar, stats: StageStats = stats) -> None:
+        async def worker(j: Judge = j, bar=bar, stats: StageStats = stats, batches=batches) -> None:
             for batch in batches:
                 for v in await j.judge([(cases[g.case_id], g) for g in batch]):
                     store.put_verdict(v)

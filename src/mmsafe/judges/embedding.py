@@ -96,7 +96,7 @@ class EmbeddingJudge:
             self._model.score, [c.prompt for c, _ in items], [g.text for _, g in items]
         )
         out = []
-        for item, p in zip(items, scores):
+        for item, p in zip(items, scores, strict=True):
             # the classifier decides harm (it was trained on refusals too, and catches "I can't give
             # exact numbers, but…" partial help); the detector supplies the refusal flag
             ref = refusal_verdict(item, self.name)
