@@ -30,6 +30,7 @@ class FakeOpenAI:
         self.lock = threading.Lock()
         self.requests: dict[str, list[float]] = defaultdict(list)  # prompt -> arrival times
         self.auth: list[str | None] = []
+        self.bodies: list[dict] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -83,6 +84,7 @@ class FakeOpenAI:
         with self.lock:
             self.requests[prompt].append(time.monotonic())
             self.auth.append(auth)
+            self.bodies.append(req)
             n = len(self.requests[prompt])
         err = lambda code, msg, typ: {"error": {"message": msg, "type": typ, "code": code}}  # noqa: E731
         if "[401]" in prompt:

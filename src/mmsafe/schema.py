@@ -83,6 +83,7 @@ class Generation(Record):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     attempts: int = 1
+    transcript: tuple[Message, ...] = ()  # multi-turn: the whole conversation, the target's replies included
 
     @property
     def key(self) -> str:

@@ -1,27 +1,54 @@
 """A user's own file of cases (JSONL or CSV): at least a `prompt`; optional id, label,
-category, subcategory, language and system columns. The built-in suites use the same format."""
+category, subcategory, language and system columns. The built-in suites use the same format.
+A JSONL row may give `turns` instead of `prompt` for a multi-turn case: a list of user turns
+(strings), or of {"role", "content"} messages where assistant messages are fixed history."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mmsafe.data.rows import iter_rows, validate_row
 from mmsafe.errors import InputError
 from mmsafe.schema import Case, Label, Message, Part, Source
 
 
+class TurnRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"] = "user"
+    content: str = Field(min_length=1)
+
+
 class CaseRow(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    prompt: str = Field(min_length=1)
+    prompt: str | None = Field(default=None, min_length=1)
+    turns: list[TurnRow | str] | None = Field(default=None, min_length=1)
     id: str | None = Field(default=None, min_length=1)
     label: Label = "unsafe"
     category: str = "uncategorized"
     subcategory: str | None = None
     language: str = "en"
     system: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of_prompt_or_turns(self) -> CaseRow:
+        if (self.prompt is None) == (self.turns is None):
+            raise ValueError("give exactly one of 'prompt' or 'turns'")
+        return self
+
+    def messages(self) -> tuple[Message, ...]:
+        head = (Message(role="system", parts=(Part(text=self.system),)),) if self.system else ()
+        if self.prompt is not None:
+            return (*head, Message.user(self.prompt))
+        body = tuple(
+            Message.user(t) if isinstance(t, str) else Message(role=t.role, parts=(Part(text=t.content),))
+            for t in self.turns or ()
+        )
+        return (*head, *body)
 
 
 def load_cases(path: str | Path, dataset: str | None = None) -> list[Case]:
@@ -31,16 +58,22 @@ def load_cases(path: str | Path, dataset: str | None = None) -> list[Case]:
     cases: list[Case] = []
     seen: dict[str, int] = {}
     for line, raw in iter_rows(path):
+        if raw.get("prompt") in (None, "") and not raw.get("turns"):
+            raise InputError(str(path), line, "prompt", "required: the text to send (or `turns` for a multi-turn case)")
+        if raw.get("prompt") not in (None, "") and raw.get("turns"):
+            raise InputError(str(path), line, "turns", "give either `prompt` or `turns`, not both")
         row = validate_row(CaseRow, raw, path, line)
         case_id = row.id or f"{name}-{line}"
         if case_id in seen:
             raise InputError(str(path), line, "id", f"duplicate id {case_id!r} (first on line {seen[case_id]})")
         seen[case_id] = line
-        turns = (Message(role="system", parts=(Part(text=row.system),)),) if row.system else ()
+        turns = row.messages()
+        if turns[-1].role != "user":
+            raise InputError(str(path), line, "turns", "the last turn must be a user turn (the one the model answers)")
         cases.append(
             Case(
                 id=case_id,
-                turns=(*turns, Message.user(row.prompt)),
+                turns=turns,
                 category=row.category,
                 subcategory=row.subcategory,
                 label=row.label,

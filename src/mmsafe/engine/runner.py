@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mmsafe.engine.conversation import converse
 from mmsafe.engine.progress import NullProgress
 from mmsafe.engine.retry import GiveUp, RetryPolicy
 from mmsafe.judges.base import Judge
@@ -29,9 +30,9 @@ class StageStats:
 
 async def _one(target: Target, label: str, case: Case, policy: RetryPolicy) -> Generation:
     start = time.perf_counter()
-    attempts, reply, error = 1, None, None
+    attempts, outcome, error = 1, None, None
     try:
-        reply, attempts = await policy.run(lambda: target.generate(case))
+        outcome = await converse(target, case, policy)
     except GiveUp as exc:
         error, attempts = str(exc), exc.attempts
     except TargetError as exc:
@@ -41,8 +42,9 @@ async def _one(target: Target, label: str, case: Case, policy: RetryPolicy) -> G
     except Exception as exc:  # any other failure is recorded with its reason, never counted safe
         error = f"{type(exc).__name__}: {exc}"
     latency = round(time.perf_counter() - start, 4)
-    if reply is None:
+    if outcome is None:
         return Generation(case_id=case.id, target=label, error=error, latency_s=latency, attempts=attempts)
+    reply = outcome.reply
     return Generation(
         case_id=case.id,
         target=label,
@@ -51,7 +53,8 @@ async def _one(target: Target, label: str, case: Case, policy: RetryPolicy) -> G
         latency_s=latency,
         prompt_tokens=reply.prompt_tokens,
         completion_tokens=reply.completion_tokens,
-        attempts=attempts,
+        attempts=outcome.attempts,
+        transcript=outcome.transcript,
     )
 
 

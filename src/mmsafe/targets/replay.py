@@ -14,6 +14,7 @@ class ReplayTarget:
     """Answers each case from the predictions file; a case with no prediction is an error."""
 
     max_concurrency = None
+    replays_recorded = True  # a multi-turn case gets its recorded final answer, not one per turn
 
     def __init__(self, cfg: TargetConfig) -> None:
         if cfg.predictions is None:
