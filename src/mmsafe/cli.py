@@ -95,6 +95,23 @@ def report(dirs: tuple[Path, ...], as_json: bool) -> None:
         print_report(all_results, console())
 
 
+@main.command()
+@click.argument("dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--output", "-o", default=None, help="File to write, or - for stdout [DIR/cases.FORMAT].")
+def export(dir: Path, fmt: str, output: str | None) -> None:
+    """Write one row per case (prompt, output, each judge's verdict) as JSONL or CSV."""
+    from mmsafe.errors import MmsafeError
+    from mmsafe.store.export import export as do_export
+
+    try:
+        where, n = do_export(dir, fmt, sys.stdout if output == "-" else (Path(output) if output else None))
+    except MmsafeError as exc:
+        _fail(exc)
+    if where != "-":
+        click.echo(f"wrote {n} cases to {where}", err=True)
+
+
 @main.command("list")
 @click.argument("kind", type=click.Choice(["suites", "targets", "judges"]))
 def list_(kind: str) -> None:

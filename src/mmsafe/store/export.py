@@ -1,0 +1,71 @@
+"""Per-case rows out of a run: JSONL for programs, CSV for spreadsheets.
+
+Model output is untrusted: in CSV a cell that a spreadsheet would read as a formula
+(=, +, -, @, tab, carriage return first) is prefixed with an apostrophe."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from mmsafe.store.sqlite import Store
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def case_rows(store: Store, judges: list[str]) -> Iterator[dict[str, Any]]:
+    gens = {g.case_id: g for g in store.generations()}
+    verdicts = {j: {v.case_id: v for v in store.verdicts(j)} for j in judges}
+    for case in store.cases():
+        g = gens.get(case.id)
+        row: dict[str, Any] = {
+            "id": case.id, "category": case.category, "subcategory": case.subcategory, "label": case.label,
+            "language": case.language, "prompt": case.prompt,
+            "output": g.text if g else None, "error": (g.error if g else "not generated"),
+            "provider_refusal": g.provider_refusal if g else None, "latency_s": g.latency_s if g else None,
+        }
+        for j in judges:
+            v = verdicts[j].get(case.id)
+            row.update({f"{j}.unsafe": v.unsafe if v else None, f"{j}.refusal": v.refusal if v else None,
+                        f"{j}.score": v.score if v else None, f"{j}.reason": v.reason if v else None})
+        yield row
+
+
+def defuse(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write(rows: Iterator[dict[str, Any]], fmt: str, fh: TextIO) -> int:
+    n = 0
+    writer = None
+    for n, row in enumerate(rows, 1):
+        if fmt == "jsonl":
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            continue
+        if writer is None:
+            writer = csv.DictWriter(fh, fieldnames=list(row))
+            writer.writeheader()
+        writer.writerow({k: defuse(v) for k, v in row.items()})
+    return n
+
+
+def export(folder: Path, fmt: str, output: TextIO | Path | None = None) -> tuple[str, int]:
+    store = Store.open(folder, create=False)
+    try:
+        judges = list(store.meta("judges", []) or [])
+        rows = case_rows(store, judges)
+        if output is not None and not isinstance(output, Path):
+            return "-", write(rows, fmt, output)
+        path = output or folder / f"cases.{fmt}"
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8", newline="") as fh:
+            n = write(rows, fmt, fh)
+        tmp.replace(path)
+        return str(path), n
+    finally:
+        store.close()
