@@ -94,3 +94,15 @@ def test_unauthorized_stops_the_run_with_a_clear_error(tmp_path, fake_server):
                "--judge", "refusal", "--out", str(tmp_path / "run"))
     assert r.returncode == 2
     assert "HTTP 401" in r.stderr and "API key" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_max_rps_paces_requests(tmp_path, fake_server):
+    suite = write_suite(tmp_path / "s.jsonl", [f"question {i}" for i in range(12)])
+    r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", fake_server.base_url, "--suite", str(suite),
+               "--judge", "refusal", "--max-rps", "20", "--concurrency", "50", "--out", str(tmp_path / "run"))
+    assert r.returncode == 0, r.stderr
+    arrivals = sorted(t for times in fake_server.requests.values() for t in times)
+    assert len(arrivals) == 12
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    assert arrivals[-1] - arrivals[0] >= 11 * 0.05 * 0.9  # 12 requests at 20/s span at least 0.55 s
+    assert min(gaps) >= 0.03  # evenly spaced, no bursts

@@ -36,6 +36,7 @@ def main() -> None:
 @click.option("--temperature", type=click.FloatRange(min=0), default=None, help="Sampling temperature.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True, help="Seconds per request.")
 @click.option("--max-attempts", type=click.IntRange(min=1, max=50), default=6, show_default=True, help="Tries per request.")
+@click.option("--max-rps", type=click.FloatRange(min=0.01), default=None, help="Requests per second to the target (retries count).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object on stdout (human text to stderr).")
 def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout, max_attempts, **kw) -> None:
     """Evaluate a model on a suite; resumes if --out already holds this run."""

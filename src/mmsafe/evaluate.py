@@ -14,6 +14,7 @@ from typing import Any
 
 from mmsafe import __version__
 from mmsafe.engine import runner
+from mmsafe.engine.pacing import PacedTarget
 from mmsafe.engine.pipeline import JudgeFeed
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.judges import judges as judge_registry
@@ -42,6 +43,7 @@ class RunOptions:
     params: dict[str, Any] = field(default_factory=dict)
     timeout_s: float = 120.0
     max_attempts: int = 6
+    max_rps: float | None = None  # requests per second to the target, retries included
 
 
 def default_judges(warn) -> tuple[str, ...]:
@@ -107,7 +109,8 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
                 feed = JudgeFeed(store, instances, by_id)
                 try:
                     policy = RetryPolicy(max_attempts=opts.max_attempts)
-                    await runner.generate(store, target, label, cases, opts.concurrency, policy, progress, feed)
+                    paced = PacedTarget(target, opts.max_rps) if opts.max_rps else target
+                    await runner.generate(store, paced, label, cases, opts.concurrency, policy, progress, feed)
                     await feed.finish()
                 finally:
                     feed.cancel()
