@@ -148,3 +148,23 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path):
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["counts"]["answered"] == 60
         assert all(srv.count(f"Prompt number {int(cid[1:])}") == 1 for cid in stored)
+
+
+def test_limit_can_grow_and_shrink_reusing_answers(tmp_path, fake_server):
+    suite = write_suite(tmp_path / "s.jsonl", [f"case {i}" for i in range(8)])
+    out = tmp_path / "run"
+    base = ["run", "--target", "openai", "--model", "m", "--base-url", fake_server.base_url, "--suite", str(suite),
+            "--judge", "refusal", "--out", str(out), "--json"]
+    first = mmsafe(*base, "--limit", "3")
+    assert first.returncode == 0 and fake_server.total == 3
+    grown = mmsafe(*base, "--limit", "6")
+    assert grown.returncode == 0 and fake_server.total == 6  # only the 3 new cases were asked
+    assert json.loads(grown.stdout)["counts"]["cases"] == 6
+    shrunk = mmsafe(*base, "--limit", "4")
+    assert shrunk.returncode == 0 and fake_server.total == 6
+    res = json.loads(shrunk.stdout)
+    assert res["counts"] == {"cases": 4, "generations": 4, "answered": 4, "errors": 0}
+    assert res["judges"]["refusal"]["overall"]["n"] == 4
+    full = mmsafe(*base)
+    assert full.returncode == 0 and fake_server.total == 8
+    assert json.loads(full.stdout)["counts"]["cases"] == 8

@@ -19,7 +19,7 @@ from mmsafe.engine.pipeline import JudgeFeed
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.judges import judges as judge_registry
 from mmsafe.metrics import summarize
-from mmsafe.schema import Case, RunSpec
+from mmsafe.schema import Case, RunSpec, generation_key
 from mmsafe.store import Store
 from mmsafe.suites import resolve_suite
 from mmsafe.targets import TargetConfig, targets
@@ -104,7 +104,8 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
             # judges load first (the embedding model loads while the target warms up) so they
             # can judge answers as they arrive
             await asyncio.gather(*(j.start() for j in instances))
-            if len(store.done_keys()) < len(cases):
+            done = store.done_keys()
+            if any(generation_key(c.id, label, "none") not in done for c in cases):
                 await target.start()
                 feed = JudgeFeed(store, instances, by_id)
                 try:
@@ -136,8 +137,9 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
     spec = store.spec()
     assert spec is not None
     names = tuple(judge_names or store.meta("judges", []) or ())
-    cases: list[Case] = list(store.cases())
-    gens = {g.case_id: g for g in store.generations()}
+    cases: list[Case] = list(store.cases(spec.limit))
+    ids = {c.id for c in cases}
+    gens = {g.case_id: g for g in store.generations() if g.case_id in ids}
     per_judge = {}
     for name in names:
         verdicts = {v.case_id: v for v in store.verdicts(name)}

@@ -127,7 +127,9 @@ class RunSpec(Record):
         return f"{self.target}:{self.model}"
 
     def digest(self) -> str:
-        return stable_hash(self.model_dump(mode="json"))
+        """Names what generations can be reused: everything but `limit` (a longer or shorter
+        run over the same suite, model and parameters shares its answers)."""
+        return stable_hash(self.model_dump(mode="json", exclude={"limit"}))
 
 
 def stable_hash(obj: Any) -> str:

@@ -19,7 +19,8 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def case_rows(store: Store, judges: list[str]) -> Iterator[dict[str, Any]]:
     gens = {g.case_id: g for g in store.generations()}
     verdicts = {j: {v.case_id: v for v in store.verdicts(j)} for j in judges}
-    for case in store.cases():
+    spec = store.spec()
+    for case in store.cases(spec.limit if spec else None):
         g = gens.get(case.id)
         row: dict[str, Any] = {
             "id": case.id, "category": case.category, "subcategory": case.subcategory, "label": case.label,

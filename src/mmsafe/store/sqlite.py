@@ -79,14 +79,15 @@ class Store:
 
     # -- run spec and cases (written once, synchronously, before the run starts) ---------
     def bind_spec(self, spec: RunSpec) -> None:
-        """Record the spec, or check that a resumed run asks for the same one."""
+        """Record the spec, or check that a resumed run asks for one whose answers it can reuse
+        (only `--limit` may change: the run grows or shrinks over the same ordered cases)."""
         row = self._read.execute("SELECT value FROM meta WHERE key='spec'").fetchone()
-        if row is None:
+        stored = RunSpec.model_validate_json(row[0]) if row else None
+        if stored is None or stored.digest() == spec.digest():
             with self._read:
-                self._read.execute("INSERT INTO meta VALUES ('spec', ?)", (spec.model_dump_json(),))
-                self._read.execute("INSERT INTO meta VALUES ('spec_hash', ?)", (spec.digest(),))
+                self._read.execute("INSERT OR REPLACE INTO meta VALUES ('spec', ?)", (spec.model_dump_json(),))
+                self._read.execute("INSERT OR REPLACE INTO meta VALUES ('spec_hash', ?)", (spec.digest(),))
             return
-        stored = RunSpec.model_validate_json(row[0])
         if stored.digest() != spec.digest():
             diff = {k: (v, getattr(spec, k)) for k, v in stored if v != getattr(spec, k)}
             shown = ", ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in diff.items())
@@ -117,8 +118,10 @@ class Store:
         return n
 
     # -- reading -------------------------------------------------------------------------
-    def cases(self) -> Iterator[Case]:
-        for (body,) in self._read.execute("SELECT body FROM cases ORDER BY seq"):
+    def cases(self, limit: int | None = None) -> Iterator[Case]:
+        """The run's cases in suite order; `limit` keeps the first N (the spec's --limit)."""
+        sql = "SELECT body FROM cases ORDER BY seq" + (" LIMIT ?" if limit else "")
+        for (body,) in self._read.execute(sql, (limit,) if limit else ()):
             yield Case.model_validate_json(body)
 
     def count(self, table: str) -> int:
