@@ -40,3 +40,15 @@ def test_help_and_version():
     r = mmsafe("--help")
     assert r.returncode == 0 and all(c in r.stdout for c in ("run", "report", "list", "export"))
     assert mmsafe("--version").stdout.startswith("mmsafe, version")
+
+
+def test_default_out_folders_are_new_and_distinct(tmp_path, fake_server):
+    suite = write_suite(tmp_path / "s.jsonl", ["hello"])
+    args = ["run", "--target", "openai", "--model", "weird/name:with spaces", "--base-url", fake_server.base_url,
+            "--suite", str(suite), "--judge", "refusal", "--json"]
+    outs = [json.loads(mmsafe(*args, cwd=tmp_path).stdout)["run"]["out"] for _ in range(2)]
+    assert outs[0] != outs[1]
+    for out in outs:
+        assert out.startswith("mmsafe-runs/") and " " not in out and ":" not in out.split("/", 1)[1]
+        assert (tmp_path / out / "run.db").is_file()
+    assert fake_server.total == 2

@@ -55,7 +55,12 @@ def default_judges(warn) -> tuple[str, ...]:
 
 def new_run_dir(target: str, model: str) -> Path:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name)[:48].strip("-.") or "model"
-    return Path("mmsafe-runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{target}-{slug}"
+    base = Path("mmsafe-runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{target}-{slug}"
+    path, n = base, 1
+    while path.exists():  # two runs started in the same second get their own folders
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
