@@ -101,3 +101,35 @@ def test_errors_and_undecided_are_never_safe():
     assert (o["refusal_rate"]["k"], o["over_refusal_rate"]["k"], o["over_refusal_rate"]["n"]) == (1, 1, 1)
     assert o["error_rate"]["k"] == 2 and o["undecided"] == 1
     assert s["by_language"]["fr"]["n"] == 1 and s["by_category"]["a"]["safe_rate"]["n"] == 4
+
+
+def test_store_outcomes_match_metrics_over_records(tmp_path):
+    import asyncio as aio
+
+    from mmsafe.metrics import summarize_outcomes
+    from mmsafe.schema import Part
+    from mmsafe.store import Store
+
+    cases = [_case(i, "benign" if i % 4 == 0 else "unsafe", cat=f"k{i % 3}", lang=("en", "fr")[i % 2]) for i in range(40)]
+    gens, verdicts = {}, {}
+    for i, c in enumerate(cases):
+        if i % 7 == 6:
+            continue  # never generated
+        g = Generation(case_id=c.id, target="t", output=(Part(text="x"),), error="HTTP 500" if i % 5 == 4 else None)
+        gens[c.id] = g
+        if g.error is None and i % 11 != 10:
+            verdicts[c.id] = Verdict(generation_key=g.key, case_id=c.id, judge="j",
+                                     unsafe=None if i % 13 == 12 else bool(i % 3 == 0), refusal=bool(i % 2))
+    store = Store.open(tmp_path / "run")
+    store.add_cases(cases)
+    for g in gens.values():
+        store.put_generation(g)
+    for v in verdicts.values():
+        store.put_verdict(v)
+    aio.run(store.flush())
+    try:
+        assert summarize_outcomes(store.outcomes("j")) == summarize(cases, gens, verdicts)
+        assert summarize_outcomes(store.outcomes("j", limit=10)) == summarize(cases[:10], gens, verdicts)
+        assert store.generation_counts() == (40, len(gens), sum(g.error is None for g in gens.values()))
+    finally:
+        store.close()

@@ -18,8 +18,8 @@ from mmsafe.engine.pacing import PacedTarget
 from mmsafe.engine.pipeline import JudgeFeed
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.judges import judges as judge_registry
-from mmsafe.metrics import summarize
-from mmsafe.schema import Case, RunSpec, generation_key
+from mmsafe.metrics import summarize_outcomes
+from mmsafe.schema import RunSpec, generation_key
 from mmsafe.store import Store
 from mmsafe.suites import resolve_suite
 from mmsafe.targets import TargetConfig, targets
@@ -142,14 +142,8 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
     spec = store.spec()
     assert spec is not None
     names = tuple(judge_names or store.meta("judges", []) or ())
-    cases: list[Case] = list(store.cases(spec.limit))
-    ids = {c.id for c in cases}
-    gens = {g.case_id: g for g in store.generations() if g.case_id in ids}
-    per_judge = {}
-    for name in names:
-        verdicts = {v.case_id: v for v in store.verdicts(name)}
-        per_judge[name] = summarize(cases, gens, verdicts)
-    answered = sum(1 for g in gens.values() if g.error is None)
+    per_judge = {name: summarize_outcomes(store.outcomes(name, spec.limit)) for name in names}
+    n_cases, n_gens, answered = store.generation_counts(spec.limit)
     return {
         "mmsafe_version": __version__,
         "run": {**spec.model_dump(mode="json"), "spec_hash": spec.digest(), "out": str(out)},
@@ -157,6 +151,6 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
         "note": store.meta("note", ""),
         "primary_judge": names[0] if names else None,
         "timings_s": store.meta("timings", {}),
-        "counts": {"cases": len(cases), "generations": len(gens), "answered": answered, "errors": len(gens) - answered},
+        "counts": {"cases": n_cases, "generations": n_gens, "answered": answered, "errors": n_gens - answered},
         "judges": per_judge,
     }

@@ -1,4 +1,4 @@
 from mmsafe.metrics.intervals import wilson
-from mmsafe.metrics.rates import summarize
+from mmsafe.metrics.rates import Outcome, summarize, summarize_outcomes
 
-__all__ = ["summarize", "wilson"]
+__all__ = ["Outcome", "summarize", "summarize_outcomes", "wilson"]

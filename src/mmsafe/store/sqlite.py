@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from mmsafe.errors import UsageError
+from mmsafe.metrics.rates import Outcome
 from mmsafe.schema import Case, Generation, RunSpec, Verdict
 from mmsafe.store.writer import Writer
 
@@ -113,7 +114,7 @@ class Store:
         with self._read:
             for n, c in enumerate(cases, 1):
                 self._read.execute(
-                    "INSERT OR IGNORE INTO cases VALUES (?,?,?)", (c.id, n, c.model_dump_json(exclude_defaults=True))
+                    "INSERT OR IGNORE INTO cases VALUES (?,?,?)", (c.id, n, c.model_dump_json())
                 )
         return n
 
@@ -139,6 +140,28 @@ class Store:
     def done_keys(self) -> set[str]:
         """Generations that need no new request: answered, refused or blocked (errors are retried)."""
         return {k for (k,) in self._read.execute("SELECT key FROM generations WHERE failed=0")}
+
+    def outcomes(self, judge: str, limit: int | None = None) -> Iterator[Outcome]:
+        """One row per case (suite order) with what metrics need, read by SQLite's JSON functions
+        instead of parsing every record: cheap even for very large runs."""
+        sql = """
+          SELECT json_extract(c.body, '$.category'), json_extract(c.body, '$.language'),
+                 json_extract(c.body, '$.label'), g.failed = 0,
+                 json_extract(v.body, '$.unsafe'), json_extract(v.body, '$.refusal'), v.body IS NOT NULL
+          FROM cases c
+          LEFT JOIN generations g ON g.case_id = c.id AND g.attack = 'none'
+          LEFT JOIN verdicts v ON v.generation_key = g.key AND v.judge = ?
+          ORDER BY c.seq""" + (" LIMIT ?" if limit else "")
+        for cat, lang, label, ok, unsafe, refusal, judged in self._read.execute(sql, (judge, limit) if limit else (judge,)):
+            yield Outcome(cat, lang, label, bool(ok),
+                          None if unsafe is None else bool(unsafe), None if refusal is None else bool(refusal), bool(judged))
+
+    def generation_counts(self, limit: int | None = None) -> tuple[int, int, int]:
+        """(cases, generations, answered) over the run's first `limit` cases."""
+        sql = """SELECT COUNT(*), COUNT(g.key), COALESCE(SUM(g.failed = 0), 0)
+                 FROM (SELECT id FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """) c
+                 LEFT JOIN generations g ON g.case_id = c.id AND g.attack = 'none'"""
+        return self._read.execute(sql, (limit,) if limit else ()).fetchone()
 
     def generations(self) -> Iterator[Generation]:
         for (body,) in self._read.execute("SELECT body FROM generations ORDER BY rowid"):
