@@ -109,6 +109,7 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
             # judges load first (the embedding model loads while the target warms up) so they
             # can judge answers as they arrive
             await asyncio.gather(*(j.start() for j in instances))
+            lap("judge_load")
             done = store.done_keys()
             if any(generation_key(c.id, label, "none") not in done for c in cases):
                 await target.start()

@@ -145,14 +145,16 @@ class Store:
         """One row per case (suite order) with what metrics need, read by SQLite's JSON functions
         instead of parsing every record: cheap even for very large runs."""
         sql = """
-          SELECT json_extract(c.body, '$.category'), json_extract(c.body, '$.language'),
-                 json_extract(c.body, '$.label'), g.failed = 0,
+          SELECT COALESCE(json_extract(c.body, '$.category'), ?), COALESCE(json_extract(c.body, '$.language'), ?),
+                 COALESCE(json_extract(c.body, '$.label'), ?), g.failed = 0,
                  json_extract(v.body, '$.unsafe'), json_extract(v.body, '$.refusal'), v.body IS NOT NULL
           FROM cases c
           LEFT JOIN generations g ON g.case_id = c.id AND g.attack = 'none'
           LEFT JOIN verdicts v ON v.generation_key = g.key AND v.judge = ?
           ORDER BY c.seq""" + (" LIMIT ?" if limit else "")
-        for cat, lang, label, ok, unsafe, refusal, judged in self._read.execute(sql, (judge, limit) if limit else (judge,)):
+        defaults = tuple(Case.model_fields[f].default for f in ("category", "language", "label"))  # fields a body may omit
+        args = (*defaults, judge, *((limit,) if limit else ()))
+        for cat, lang, label, ok, unsafe, refusal, judged in self._read.execute(sql, args):
             yield Outcome(cat, lang, label, bool(ok),
                           None if unsafe is None else bool(unsafe), None if refusal is None else bool(refusal), bool(judged))
 
