@@ -106,3 +106,35 @@ def test_max_rps_paces_requests(tmp_path, fake_server):
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
     assert arrivals[-1] - arrivals[0] >= 11 * 0.05 * 0.9  # 12 requests at 20/s span at least 0.55 s
     assert min(gaps) >= 0.03  # evenly spaced, no bursts
+
+
+def test_params_and_system_prompt_reach_the_endpoint(tmp_path, fake_server):
+    suite = write_suite(tmp_path / "s.jsonl", ["hello"])
+    out = tmp_path / "run"
+    r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", fake_server.base_url, "--suite", str(suite),
+               "--judge", "refusal", "--param", "top_p=0.5", "--param", "stop=[\"END\"]", "--param", "user=abc",
+               "--max-tokens", "7", "--system-prompt", "Be safe.", "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    body = fake_server.bodies[0]
+    assert (body["top_p"], body["stop"], body["user"], body["max_tokens"]) == (0.5, ["END"], "abc", 7)
+    assert body["messages"][0] == {"role": "system", "content": "Be safe."}
+    spec = json.loads(r.stdout)["run"]
+    assert spec["system_prompt"] == "Be safe." and spec["params"]["top_p"] == 0.5
+    bad = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", fake_server.base_url, "--suite", str(suite),
+                 "--param", "oops", "--out", str(tmp_path / "run2"))
+    assert bad.returncode == 2 and "--param: expected KEY=VALUE" in bad.stderr
+
+
+def test_error_reasons_are_summarised_and_made_terminal_safe(tmp_path, fake_server):
+    suite = write_suite(tmp_path / "s.jsonl", ["[500] one", "[500] two", "fine"])
+    r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", fake_server.base_url, "--suite", str(suite),
+               "--judge", "refusal", "--max-attempts", "1", "--out", str(tmp_path / "run"))
+    assert r.returncode == 0, r.stderr
+    assert "2 × HTTP 500 server_error boom (gave up after 1 attempts)" in r.stdout
+
+
+def test_plain_strips_escape_sequences():
+    from mmsafe.report.leaderboard import plain
+
+    assert plain("\x1b]0;pwned\x07[bold]x[/bold]\r\nok") == " ]0;pwned \\[bold]x\\[/bold]  ok"
+    assert len(plain("a" * 500)) == 160

@@ -36,9 +36,12 @@ def main() -> None:
 @click.option("--temperature", type=click.FloatRange(min=0), default=None, help="Sampling temperature.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True, help="Seconds per request.")
 @click.option("--max-attempts", type=click.IntRange(min=1, max=50), default=6, show_default=True, help="Tries per request.")
+@click.option("--param", "extra_params", multiple=True, metavar="KEY=VALUE",
+              help="Extra generation parameter sent with every request (VALUE read as JSON if it parses), repeatable.")
+@click.option("--system-prompt", default=None, help="System message for every case that has none (part of the run spec).")
 @click.option("--max-rps", type=click.FloatRange(min=0.01), default=None, help="Requests per second to the target (retries count).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object on stdout (human text to stderr).")
-def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout, max_attempts, **kw) -> None:
+def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout, max_attempts, extra_params, **kw) -> None:
     """Evaluate a model on a suite; resumes if --out already holds this run."""
     import asyncio
     import json
@@ -50,6 +53,10 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
 
     err = console(stderr=True)
     params = {k: v for k, v in (("max_tokens", max_tokens), ("temperature", temperature)) if v is not None}
+    try:
+        params.update(parse_params(extra_params))
+    except MmsafeError as exc:
+        _fail(exc)
     opts = RunOptions(judges=judges, params=params, timeout_s=timeout, max_attempts=max_attempts, **kw)
     try:
         with BarProgress(err) as progress:
@@ -66,6 +73,23 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
     else:
         print_report([results], console())
     err.print(f"run database: {out / 'run.db'}\nresults: {out / RESULTS}")
+
+
+def parse_params(items: tuple[str, ...]) -> dict:
+    import json
+
+    from mmsafe.errors import UsageError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--param: expected KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
 
 
 @main.command()

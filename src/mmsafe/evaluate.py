@@ -19,7 +19,7 @@ from mmsafe.engine.pipeline import JudgeFeed
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.judges import judges as judge_registry
 from mmsafe.metrics import summarize_outcomes
-from mmsafe.schema import RunSpec, generation_key
+from mmsafe.schema import Case, Message, Part, RunSpec, generation_key
 from mmsafe.store import Store
 from mmsafe.suites import resolve_suite
 from mmsafe.targets import TargetConfig, targets
@@ -44,6 +44,7 @@ class RunOptions:
     timeout_s: float = 120.0
     max_attempts: int = 6
     max_rps: float | None = None  # requests per second to the target, retries included
+    system_prompt: str | None = None  # added to every case that has no system message
 
 
 def default_judges(warn) -> tuple[str, ...]:
@@ -51,6 +52,12 @@ def default_judges(warn) -> tuple[str, ...]:
         return DEFAULT_JUDGES
     warn("the embedding judge needs `pip install 'mmsafe[local]'`; judging with the refusal detector only")
     return ("refusal",)
+
+
+def with_system(case: Case, text: str) -> Case:
+    if case.turns[0].role == "system":
+        return case
+    return case.model_copy(update={"turns": (Message(role="system", parts=(Part(text=text),)), *case.turns)})
 
 
 def new_run_dir(target: str, model: str) -> Path:
@@ -83,6 +90,8 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
     suite_label, cases = resolve_suite(opts.suite)
     if opts.limit is not None:
         cases = cases[: opts.limit]
+    if opts.system_prompt:
+        cases = [with_system(c, opts.system_prompt) for c in cases]
     cfg = TargetConfig(
         model=opts.model, base_url=opts.base_url, api_key_env=opts.api_key_env, predictions=opts.predictions,
         concurrency=opts.concurrency, timeout_s=opts.timeout_s, params=opts.params,
@@ -93,6 +102,7 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
     spec = RunSpec(
         suite=suite_label, target=opts.target, model=target.model,
         base_url=getattr(target, "base_url", None), params=opts.params, limit=opts.limit,
+        system_prompt=opts.system_prompt,
     )
     out = opts.out or new_run_dir(opts.target, target.model)
     lap("load")
@@ -153,5 +163,6 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
         "primary_judge": names[0] if names else None,
         "timings_s": store.meta("timings", {}),
         "counts": {"cases": n_cases, "generations": n_gens, "answered": answered, "errors": n_gens - answered},
+        "top_errors": [{"reason": r, "count": n} for r, n in store.error_reasons()],
         "judges": per_judge,
     }

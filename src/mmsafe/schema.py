@@ -121,6 +121,7 @@ class RunSpec(Record):
     base_url: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)  # generation parameters (temperature, max_tokens…)
     limit: int | None = None
+    system_prompt: str | None = None
 
     @property
     def target_label(self) -> str:

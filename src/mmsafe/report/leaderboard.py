@@ -62,11 +62,20 @@ def console(stderr: bool = False) -> Console:
     return c
 
 
+def plain(text: str, limit: int = 160) -> str:
+    """Untrusted text (model output, server error messages) made safe for a terminal: no control
+    characters or escape sequences, no rich markup, bounded length."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
+    return escape(cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…")
+
+
 def print_report(results: list[dict[str, Any]], console: Console, details: bool = True) -> None:
     console.print(leaderboard(results))
     for res in results:
         if res.get("note"):
             console.print(f"[dim]note on {escape(res['model'])}: {escape(res['note'])}[/dim]")
+        for e in res.get("top_errors", []):
+            console.print(f"[red]errors[/red] {escape(res['model'])}: {e['count']} × {plain(e['reason'] or '')}")
     if details and len(results) == 1 and results[0]["primary_judge"]:
         console.print(breakdown(results[0], "category"))
         console.print(breakdown(results[0], "language"))

@@ -165,6 +165,12 @@ class Store:
                  LEFT JOIN generations g ON g.case_id = c.id AND g.attack = 'none'"""
         return self._read.execute(sql, (limit,) if limit else ()).fetchone()
 
+    def error_reasons(self, most: int = 5) -> list[tuple[str, int]]:
+        """The commonest error reasons, with their counts."""
+        return self._read.execute(
+            "SELECT json_extract(body, '$.error'), COUNT(*) FROM generations WHERE failed=1 "
+            "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", (most,)).fetchall()
+
     def generations(self) -> Iterator[Generation]:
         for (body,) in self._read.execute("SELECT body FROM generations ORDER BY rowid"):
             yield Generation.model_validate_json(body)

@@ -68,6 +68,13 @@ class GGUFTarget:
 
     async def start(self) -> None:
         self._llm = await self._on_thread(self._load)
+        import inspect
+
+        accepted = set(inspect.signature(self._llm.create_chat_completion).parameters)
+        unknown = sorted(set(self._params) - accepted)
+        if unknown:
+            raise UsageError(f"--param {unknown[0]!r} is not a llama.cpp generation parameter; "
+                             f"accepted: {', '.join(sorted(accepted - {'messages'}))}")
 
     def _close(self) -> None:
         if self._llm is not None:
