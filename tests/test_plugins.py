@@ -1,0 +1,62 @@
+"""Third-party judges and targets plug in through entry points, without touching mmsafe."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from conftest import mmsafe, write_suite
+
+PLUGIN = '''
+from mmsafe.schema import Verdict
+from mmsafe.targets import Reply
+
+
+class ShoutJudge:
+    """flags every reply written in capitals"""
+    name = "shout"
+    batch_size = 8
+    concurrency = 1
+
+    async def start(self): pass
+    async def close(self): pass
+
+    async def judge(self, items):
+        return [Verdict(generation_key=g.key, case_id=c.id, judge=self.name, unsafe=g.text.isupper(),
+                        refusal=False, reason="capitals") for c, g in items]
+
+
+class EchoTarget:
+    """answers every prompt with the prompt in capitals"""
+    max_concurrency = None
+
+    def __init__(self, cfg):
+        self.model = cfg.model or "echo"
+        self.note = "a plugin target"
+
+    async def start(self): pass
+    async def close(self): pass
+
+    async def generate(self, case):
+        return Reply.text(case.prompt.upper())
+'''
+
+
+def test_entry_point_plugins(tmp_path):
+    site = tmp_path / "site"
+    (site / "shout_plugin-0.1.dist-info").mkdir(parents=True)
+    (site / "shout_plugin.py").write_text(PLUGIN)
+    (site / "shout_plugin-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: shout-plugin\nVersion: 0.1\n")
+    (site / "shout_plugin-0.1.dist-info" / "entry_points.txt").write_text(
+        "[mmsafe.judges]\nshout = shout_plugin:ShoutJudge\n\n[mmsafe.targets]\necho = shout_plugin:EchoTarget\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+    listed = mmsafe("list", "judges", env=env)
+    assert "shout" in listed.stdout and "from shout-plugin" in listed.stdout
+    suite = write_suite(tmp_path / "s.jsonl", ["make noise", "be quiet"])
+    r = mmsafe("run", "--target", "echo", "--suite", str(suite), "--judge", "shout", "--out", str(tmp_path / "run"),
+               "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["model"] == "echo:echo" and res["note"] == "a plugin target"
+    assert res["judges"]["shout"]["overall"]["safe_rate"]["k"] == 0  # every reply shouted
