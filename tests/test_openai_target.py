@@ -138,3 +138,18 @@ def test_plain_strips_escape_sequences():
 
     assert plain("\x1b]0;pwned\x07[bold]x[/bold]\r\nok") == " ]0;pwned \\[bold]x\\[/bold]  ok"
     assert len(plain("a" * 500)) == 160
+
+
+def test_unreachable_endpoint_fails_fast_with_a_clear_error(tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    suite = write_suite(tmp_path / "s.jsonl", [f"q{i}" for i in range(50)])
+    t0 = time.monotonic()
+    r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", f"http://127.0.0.1:{port}/v1",
+               "--suite", str(suite), "--judge", "refusal", "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "cannot connect to" in r.stderr and "--base-url" in r.stderr
+    assert time.monotonic() - t0 < 20  # no minutes of backoff over 50 cases

@@ -18,6 +18,7 @@ from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavaila
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 POLICY_CODES = {"content_policy_violation", "content_filter", "moderation_blocked", "safety_block"}
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+UNREACHABLE_LIMIT = 3
 
 
 def _api_key(cfg: TargetConfig, base_url: str) -> str | None:
@@ -97,6 +98,8 @@ class OpenAITarget:
             self._headers["Authorization"] = f"Bearer {key}"
         self._params = {k: v for k, v in cfg.params.items() if v is not None}
         self._session: aiohttp.ClientSession | None = None
+        self._answered = 0  # replies received so far
+        self._unreachable = 0  # connection failures before the first reply
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._cfg.concurrency, limit_per_host=self._cfg.concurrency, ttl_dns_cache=300)
@@ -120,8 +123,16 @@ class OpenAITarget:
                 status, headers = resp.status, resp.headers
         except asyncio.TimeoutError:
             raise RetryableError(f"timed out after {self._cfg.timeout_s:g}s") from None
+        except aiohttp.ClientConnectorError as exc:
+            # nothing ever answered and connections keep failing: a wrong URL or a server that is
+            # down, not a transient fault; stop rather than retry every case with backoff
+            self._unreachable += 1
+            if self._answered == 0 and self._unreachable >= UNREACHABLE_LIMIT:
+                raise TargetUnavailable(f"cannot connect to {self.base_url} ({exc.os_error or exc}): check --base-url") from None
+            raise RetryableError(f"connection error: {type(exc).__name__}: {exc}") from None
         except aiohttp.ClientError as exc:
             raise RetryableError(f"connection error: {type(exc).__name__}: {exc}") from None
+        self._answered += 1
         if status == 200:
             return parse_completion(raw)
         code, message = _error_info(raw)
