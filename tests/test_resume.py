@@ -73,6 +73,8 @@ def test_kill_9_then_resume_sends_nothing_twice(tmp_path):
         assert len(_stored_case_ids(out / "run.db")) == N
 
     got, want = json.loads(second.stdout), json.loads(ref.stdout)
+    # the audit trail: the killed invocation never finished, the second one did
+    assert [i["status"] for i in got["invocations"]] == ["running", "finished"]
     assert got["counts"] == want["counts"] == {"cases": N, "generations": N, "answered": N, "errors": 0}
     assert got["judges"] == want["judges"]
 
@@ -146,7 +148,9 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path):
         assert 10 <= len(stored) < 60
         done = mmsafe(*args)
         assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout)["counts"]["answered"] == 60
+        res = json.loads(done.stdout)
+        assert res["counts"]["answered"] == 60
+        assert [i["status"] for i in res["invocations"]] == ["interrupted", "finished"]
         assert all(srv.count(f"Prompt number {int(cid[1:])}") == 1 for cid in stored)
 
 

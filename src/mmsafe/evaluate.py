@@ -76,17 +76,19 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> dict[str, Any]:
-    # Everything that can be wrong with the input is checked before the run folder is touched.
-    clock = time.perf_counter()
-    timings: dict[str, float] = {}
+@dataclass
+class Plan:
+    """Everything a run needs, checked before the run folder is touched."""
 
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[stage] = round(timings.get(stage, 0.0) + now - clock, 3)
-        clock = now
+    spec: RunSpec
+    target: Any
+    cases: list[Case]
+    judge_names: tuple[str, ...]
+    judge_classes: list[type]
+    out: Path
 
+
+def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     suite_label, cases = resolve_suite(opts.suite)
     if opts.limit is not None:
         cases = cases[: opts.limit]
@@ -105,47 +107,80 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
         system_prompt=opts.system_prompt,
     )
     out = opts.out or new_run_dir(opts.target, target.model)
+    return Plan(spec, target, cases, judge_names, judge_classes, out)
+
+
+class Laps:
+    """Wall time per stage, for results.json."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self._clock = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.times[stage] = round(self.times.get(stage, 0.0) + now - self._clock, 3)
+        self._clock = now
+
+
+async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> dict[str, Any]:
+    lap = Laps()
+    p = plan(opts, warn)  # everything that can be wrong with the input fails here, before any write
     lap("load")
-    store = Store.open(out)
+    store = Store.open(p.out)
     try:
-        store.bind_spec(spec)
-        store.add_cases(cases)
-        store.set_meta("note", target.note)
-        label = spec.target_label
-        lap("store")
-        by_id = {c.id: c for c in cases}
-        instances = [cls() for cls in judge_classes]
+        store.bind_spec(p.spec)
+        run_id = store.begin_run(p.spec.digest(), list(p.judge_names), __version__)
         try:
-            # judges load first (the embedding model loads while the target warms up) so they
-            # can judge answers as they arrive
-            await asyncio.gather(*(j.start() for j in instances))
-            lap("judge_load")
-            done = store.done_keys()
-            if any(generation_key(c.id, label, "none") not in done for c in cases):
-                await target.start()
-                feed = JudgeFeed(store, instances, by_id)
-                try:
-                    policy = RetryPolicy(max_attempts=opts.max_attempts)
-                    paced = PacedTarget(target, opts.max_rps) if opts.max_rps else target
-                    await runner.generate(store, paced, label, cases, opts.concurrency, policy, progress, feed)
-                    await feed.finish()
-                finally:
-                    feed.cancel()
-                    await target.close()
-                    await store.flush()
-            lap("generate")
-            await runner.judge(store, instances, by_id, progress)
-        finally:
-            for j in instances:
-                await j.close()
-        lap("judge")
-        store.set_meta("judges", list(judge_names))
-        store.set_meta("timings", timings)
-        results = results_of(store, out, judge_names)
-        _write_json(out / RESULTS, results)
+            await _stages(store, opts, p, progress, lap)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            store.end_run(run_id, "interrupted")
+            raise
+        except BaseException as exc:
+            store.end_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
+            raise
+        store.end_run(run_id, "finished")
+        results = results_of(store, p.out, p.judge_names)
+        _write_json(p.out / RESULTS, results)
         return results
     finally:
         store.close()
+
+
+async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps) -> None:
+    """Generate and judge: the part of a run that an interruption can cut short."""
+    store.add_cases(p.cases)
+    store.set_meta("note", p.target.note)
+    label = p.spec.target_label
+    lap("store")
+    by_id = {c.id: c for c in p.cases}
+    judges = [cls() for cls in p.judge_classes]
+    try:
+        # judges load first (the embedding model loads while the target warms up) so they can
+        # judge answers as they arrive
+        await asyncio.gather(*(j.start() for j in judges))
+        lap("judge_load")
+        done = store.done_keys()
+        if any(generation_key(c.id, label, "none") not in done for c in p.cases):
+            await p.target.start()
+            feed = JudgeFeed(store, judges, by_id)
+            try:
+                policy = RetryPolicy(max_attempts=opts.max_attempts)
+                paced = PacedTarget(p.target, opts.max_rps) if opts.max_rps else p.target
+                await runner.generate(store, paced, label, p.cases, opts.concurrency, policy, progress, feed)
+                await feed.finish()
+            finally:
+                feed.cancel()
+                await p.target.close()
+                await store.flush()
+        lap("generate")
+        await runner.judge(store, judges, by_id, progress)
+    finally:
+        for j in judges:
+            await j.close()
+    lap("judge")
+    store.set_meta("judges", list(p.judge_names))
+    store.set_meta("timings", lap.times)
 
 
 def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = None) -> dict[str, Any]:
@@ -162,6 +197,7 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
         "note": store.meta("note", ""),
         "primary_judge": names[0] if names else None,
         "timings_s": store.meta("timings", {}),
+        "invocations": store.invocations(),
         "counts": {"cases": n_cases, "generations": n_gens, "answered": answered, "errors": n_gens - answered},
         "top_errors": [{"reason": r, "count": n} for r, n in store.error_reasons()],
         "judges": per_judge,

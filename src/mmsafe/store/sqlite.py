@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime, timezone
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from mmsafe.store.writer import Writer
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, started TEXT NOT NULL, finished TEXT, status TEXT NOT NULL,
+  version TEXT NOT NULL, spec_hash TEXT NOT NULL, judges TEXT NOT NULL, error TEXT);
 CREATE TABLE IF NOT EXISTS cases (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS generations (
   key TEXT PRIMARY KEY, case_id TEXT NOT NULL, target TEXT NOT NULL, attack TEXT NOT NULL,
@@ -25,6 +29,10 @@ CREATE TABLE IF NOT EXISTS verdicts (
   PRIMARY KEY (generation_key, judge));
 """
 DB_NAME = "run.db"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -96,6 +104,24 @@ class Store:
                 f"--out {self.path.parent} holds a different run ({shown}); "
                 "use a new --out folder, or the same flags to resume it"
             )
+
+    # -- invocations: every `mmsafe run` on this folder, for the audit trail -------------------
+    def begin_run(self, spec_hash: str, judges: list[str], version: str) -> int:
+        with self._read:
+            cur = self._read.execute(
+                "INSERT INTO runs (started, status, version, spec_hash, judges) VALUES (?, 'running', ?, ?, ?)",
+                (_now(), version, spec_hash, json.dumps(judges)))
+        return int(cur.lastrowid)
+
+    def end_run(self, run_id: int, status: str, error: str | None = None) -> None:
+        """status: finished | interrupted | failed. A run killed outright stays 'running'."""
+        with self._read:
+            self._read.execute("UPDATE runs SET finished=?, status=?, error=? WHERE id=?", (_now(), status, error, run_id))
+
+    def invocations(self) -> list[dict]:
+        cols = ("started", "finished", "status", "version", "judges", "error")
+        rows = self._read.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY id").fetchall()
+        return [dict(zip(cols, r, strict=True)) | {"judges": json.loads(r[4])} for r in rows]
 
     def spec(self) -> RunSpec | None:
         row = self._read.execute("SELECT value FROM meta WHERE key='spec'").fetchone()
