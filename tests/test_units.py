@@ -133,3 +133,26 @@ def test_store_outcomes_match_metrics_over_records(tmp_path):
         assert store.generation_counts() == (40, len(gens), sum(g.error is None for g in gens.values()))
     finally:
         store.close()
+
+
+def test_store_write_failure_is_a_clear_error(tmp_path):
+    import asyncio as aio
+    import sqlite3
+
+    from mmsafe.store import Store
+    from mmsafe.store.writer import StoreError
+
+    store = Store.open(tmp_path / "run")
+    store.put_generation(Generation(case_id="a", target="t"))
+    aio.run(store.flush())
+    store.writer._conn.execute("DROP TABLE generations")  # make every later write fail
+    store.put_generation(Generation(case_id="b", target="t"))
+    with pytest.raises(StoreError, match="cannot write to the run database"):
+        aio.run(store.flush())
+    with pytest.raises(StoreError):
+        store.put_generation(Generation(case_id="c", target="t"))
+    with pytest.raises(StoreError):
+        store.close()
+    con = sqlite3.connect(tmp_path / "run" / "run.db")  # what was committed before the failure stays
+    assert con.execute("SELECT name FROM sqlite_master WHERE name='cases'").fetchone() is not None
+    con.close()

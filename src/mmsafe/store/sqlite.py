@@ -81,10 +81,12 @@ class Store:
             await self._writer.flush()
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        self._read.close()
+        try:
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                writer.close()
+        finally:
+            self._read.close()
 
     # -- run spec and cases (written once, synchronously, before the run starts) ---------
     def bind_spec(self, spec: RunSpec) -> None:

@@ -16,7 +16,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from mmsafe.errors import MmsafeError
+
 _STOP = object()
+
+
+class StoreError(MmsafeError):
+    """The run database cannot be written (disk full, read-only, locked): what is committed stays."""
 
 
 class Writer:
@@ -29,7 +35,7 @@ class Writer:
 
     def put(self, sql: str, params: Sequence[Any]) -> None:
         if self.error:
-            raise RuntimeError(f"store writer failed: {self.error}") from self.error
+            raise StoreError(f"cannot write to the run database: {self.error}") from self.error
         self._q.put((sql, params))
 
     def barrier(self) -> threading.Event:
@@ -42,13 +48,13 @@ class Writer:
         done = self.barrier()
         await asyncio.get_running_loop().run_in_executor(None, done.wait)
         if self.error:
-            raise RuntimeError(f"store writer failed: {self.error}") from self.error
+            raise StoreError(f"cannot write to the run database: {self.error}") from self.error
 
     def close(self) -> None:
         self._q.put(_STOP)
         self._thread.join()
         if self.error:
-            raise RuntimeError(f"store writer failed: {self.error}") from self.error
+            raise StoreError(f"cannot write to the run database: {self.error}") from self.error
 
     def _loop(self) -> None:
         stop = False
