@@ -153,6 +153,6 @@ def test_store_write_failure_is_a_clear_error(tmp_path):
         store.put_generation(Generation(case_id="c", target="t"))
     with pytest.raises(StoreError):
         store.close()
-    con = sqlite3.connect(tmp_path / "run" / "run.db")  # what was committed before the failure stays
+    con = sqlite3.connect(tmp_path / "run" / "run.db")  # the database itself is intact and readable
     assert con.execute("SELECT name FROM sqlite_master WHERE name='cases'").fetchone() is not None
     con.close()
