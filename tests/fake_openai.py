@@ -9,6 +9,8 @@ It counts every request per prompt and can misbehave on cue, by markers in the p
   [filter]    200 with finish_reason content_filter
   [bad]       200 with a truncated JSON body, then OK
   [401]       401 invalid key
+  [slow]      first request: 3 s before the reply, then immediate
+  [reset]     first request: the connection is closed without a reply
 Prompts with "bomb" get a refusal; others get a compliant reply that echoes the prompt.
 """
 
@@ -41,7 +43,15 @@ class FakeOpenAI:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status, payload, headers = server.route(json.loads(body), self.headers.get("Authorization"))
+                req = json.loads(body)
+                status, payload, headers = server.route(req, self.headers.get("Authorization"))
+                prompt = req["messages"][-1]["content"]
+                if "[reset]" in prompt and server.count(prompt) == 1:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if "[slow]" in prompt and server.count(prompt) == 1:
+                    time.sleep(3)
                 if server.latency_s:
                     time.sleep(server.latency_s)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()

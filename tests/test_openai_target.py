@@ -153,3 +153,16 @@ def test_unreachable_endpoint_fails_fast_with_a_clear_error(tmp_path):
                "--suite", str(suite), "--judge", "refusal", "--out", str(tmp_path / "run"))
     assert r.returncode == 2 and "cannot connect to" in r.stderr and "--base-url" in r.stderr
     assert time.monotonic() - t0 < 20  # no minutes of backoff over 50 cases
+
+
+def test_timeouts_and_dropped_connections_are_retried(tmp_path, fake_server):
+    suite = write_suite(tmp_path / "s.jsonl", ["[slow] take your time", "[reset] hang up", "plain"])
+    out = tmp_path / "run"
+    r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", fake_server.base_url, "--suite", str(suite),
+               "--judge", "refusal", "--timeout", "1", "--max-attempts", "3", "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["counts"] == {"cases": 3, "generations": 3, "answered": 3, "errors": 0}
+    assert fake_server.count("[slow] take your time") == 2 and fake_server.count("[reset] hang up") == 2
+    gens = _generations(out)
+    assert gens["c0000"]["attempts"] == 2 and gens["c0001"]["attempts"] == 2 and gens["c0002"]["attempts"] == 1
