@@ -26,6 +26,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 REFUSAL = "I'm sorry, but I can't help with that."
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # the default backlog of 5 drops connections when hundreds arrive at once
+
+
 class FakeOpenAI:
     def __init__(self, latency_s: float = 0.0) -> None:
         self.latency_s = latency_s
@@ -33,6 +37,7 @@ class FakeOpenAI:
         self.requests: dict[str, list[float]] = defaultdict(list)  # prompt -> arrival times
         self.auth: list[str | None] = []
         self.bodies: list[dict] = []
+        self.in_flight = self.max_in_flight = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,6 +47,16 @@ class FakeOpenAI:
                 pass
 
             def do_POST(self):
+                with server.lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._post()
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+            def _post(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 req = json.loads(body)
                 status, payload, headers = server.route(req, self.headers.get("Authorization"))
@@ -66,7 +81,7 @@ class FakeOpenAI:
                 except (BrokenPipeError, ConnectionResetError):  # the client was killed mid-request
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
