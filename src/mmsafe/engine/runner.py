@@ -1,8 +1,8 @@
 """The two stages that talk to models: generate (target) and judge (judges).
 
 Both skip what the store already holds, so re-running resumes and re-judging never
-re-queries the target. Work is pulled by a fixed pool of workers from one iterator, so
-memory stays flat however long the run; results go to the store's writer thread."""
+re-queries the target. Work is pulled by a fixed pool of workers from one iterator (no task per
+case, so in-flight state is bounded by the pool); results go to the store's writer thread."""
 
 from __future__ import annotations
 
