@@ -123,6 +123,10 @@ def test_params_and_system_prompt_reach_the_endpoint(tmp_path, fake_server):
     bad = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", fake_server.base_url, "--suite", str(suite),
                  "--param", "oops", "--out", str(tmp_path / "run2"))
     assert bad.returncode == 2 and "--param: expected KEY=VALUE" in bad.stderr
+    bad = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", fake_server.base_url, "--suite", str(suite),
+                 "--param", "stream=true", "--out", str(tmp_path / "run3"))
+    assert bad.returncode == 2 and "--param 'stream' is set by mmsafe itself" in bad.stderr
+    assert not (tmp_path / "run3").exists()
 
 
 def test_error_reasons_are_summarised_and_made_terminal_safe(tmp_path, fake_server):

@@ -97,6 +97,9 @@ class OpenAITarget:
         if key:
             self._headers["Authorization"] = f"Bearer {key}"
         self._params = {k: v for k, v in cfg.params.items() if v is not None}
+        reserved = sorted(set(self._params) & {"model", "messages", "stream", "n"})
+        if reserved:
+            raise UsageError(f"--param {reserved[0]!r} is set by mmsafe itself and cannot be overridden")
         self._session: aiohttp.ClientSession | None = None
         self._answered = 0  # replies received so far
         self._unreachable = 0  # connection failures before the first reply
