@@ -41,3 +41,9 @@ def test_ctrl_c_during_local_generation_exits_cleanly(tmp_path):
     r = mmsafe("run", "--limit", "6", "--max-tokens", "48", "--judge", "refusal", "--out", str(out), "--json", timeout=600)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["counts"]["answered"] == 6
+
+
+def test_unknown_llama_cpp_parameter_is_named(tmp_path):
+    r = mmsafe("run", "--limit", "1", "--param", "top_q=0.5", "--judge", "refusal", "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "--param 'top_q' is not a llama.cpp generation parameter" in r.stderr
+    assert "top_p" in r.stderr  # the accepted ones are listed
