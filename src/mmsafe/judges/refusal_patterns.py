@@ -244,9 +244,21 @@ def _all(table: dict[str, list[str]]) -> list[str]:
     return [p for parts in table.values() for p in parts]
 
 
-def _by_language(table: dict[str, list[str]]) -> re.Pattern[str]:
-    """One alternation with a named group per language: one search finds the earliest phrase."""
-    return re.compile("|".join(f"(?P<{lang}>{_src(parts)})" for lang, parts in table.items()))
+_UNSPACED = {"zh", "ja"}  # scripts without spaces between words
+
+
+def _by_language(table: dict[str, list[str]]) -> tuple[re.Pattern[str], ...]:
+    """One alternation with a named group per language, so one search finds the earliest phrase.
+    Phrases in spaced scripts start at a word start: a guard (no word character just before) lets
+    the engine skip every mid-word position at once (twice as fast; same results on the test and
+    training texts)."""
+
+    def alternation(langs: list[str]) -> str:
+        return "|".join(f"(?P<{lang}>{_src(table[lang])})" for lang in langs)
+
+    spaced = [lang for lang in table if lang not in _UNSPACED]
+    unspaced = [lang for lang in table if lang in _UNSPACED]
+    return re.compile(rf"(?<!\w)(?:{alternation(spaced)})"), re.compile(alternation(unspaced))
 
 
 _REFUSAL = _by_language(REFUSAL_PATTERNS)
@@ -269,12 +281,16 @@ class RefusalMatch:
 _NO_REFUSAL = RefusalMatch(refused=False, language=None, phrase=None, complied=False)
 
 
-def _earliest(rx: re.Pattern[str], text: str) -> tuple[str, re.Match[str]] | None:
-    m = rx.search(text, 0, PREFIX_CHARS + 200)  # a phrase must start in the prefix; phrases are short
-    if m is None or m.start() >= PREFIX_CHARS:
+def _earliest(patterns: tuple[re.Pattern[str], ...], text: str) -> tuple[str, re.Match[str]] | None:
+    best = None
+    for rx in patterns:
+        m = rx.search(text, 0, PREFIX_CHARS + 200)  # a phrase must start in the prefix; phrases are short
+        if m is not None and m.start() < PREFIX_CHARS and (best is None or m.start() < best.start()):
+            best = m
+    if best is None:
         return None
-    lang = next(name for name, value in m.groupdict().items() if value is not None)
-    return lang, m
+    lang = next(name for name, value in best.groupdict().items() if value is not None)
+    return lang, best
 
 
 def _complies(tail: str) -> bool:
