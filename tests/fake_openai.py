@@ -26,6 +26,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 REFUSAL = "I'm sorry, but I can't help with that."
 
 
+def text_of(content) -> str:
+    """The text of a message's content: a string, or a list of parts (vision requests)."""
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+    return content
+
+
 class _Server(ThreadingHTTPServer):
     request_queue_size = 1024  # the default backlog of 5 drops connections when hundreds arrive at once
 
@@ -60,7 +67,7 @@ class FakeOpenAI:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 req = json.loads(body)
                 status, payload, headers = server.route(req, self.headers.get("Authorization"))
-                prompt = req["messages"][-1]["content"]
+                prompt = text_of(req["messages"][-1]["content"])
                 if "[reset]" in prompt and server.count(prompt) == 1:
                     self.close_connection = True
                     self.connection.shutdown(2)
@@ -105,7 +112,7 @@ class FakeOpenAI:
             return len(self.requests.get(prompt, []))
 
     def route(self, req: dict, auth: str | None):
-        prompt = req["messages"][-1]["content"]
+        prompt = text_of(req["messages"][-1]["content"])
         with self.lock:
             self.requests[prompt].append(time.monotonic())
             self.auth.append(auth)

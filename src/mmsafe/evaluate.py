@@ -86,10 +86,12 @@ class Plan:
     judge_names: tuple[str, ...]
     judge_classes: list[type]
     out: Path
+    images: dict[str, bytes]  # bytes of the images the cases name, for the blob store
 
 
 def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
-    suite_label, cases = resolve_suite(opts.suite)
+    images: dict[str, bytes] = {}
+    suite_label, cases = resolve_suite(opts.suite, images)
     if opts.limit is not None:
         cases = cases[: opts.limit]
     if opts.system_prompt:
@@ -107,7 +109,7 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
         system_prompt=opts.system_prompt,
     )
     out = opts.out or new_run_dir(opts.target, target.model)
-    return Plan(spec, target, cases, judge_names, judge_classes, out)
+    return Plan(spec, target, cases, judge_names, judge_classes, out, images)
 
 
 class Laps:
@@ -150,6 +152,10 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
 async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps) -> None:
     """Generate and judge: the part of a run that an interruption can cut short."""
     store.add_cases(p.cases)
+    for data in p.images.values():
+        store.blobs.put(data)
+    if hasattr(p.target, "blobs"):  # a target that reads images gets the run's blob store
+        p.target.blobs = store.blobs
     store.set_meta("note", p.target.note)
     label = p.spec.target_label
     lap("store")

@@ -1,10 +1,13 @@
 """A user's own file of cases (JSONL or CSV): at least a `prompt`; optional id, label,
-category, subcategory, language and system columns. The built-in suites use the same format.
+category, subcategory, language, system and image columns. The built-in suites use the same format.
+`image` is a path relative to the file's folder (it must stay inside it); the picture goes with
+the last user turn.
 A JSONL row may give `turns` instead of `prompt` for a multi-turn case: a list of user turns
 (strings), or of {"role", "content"} messages where assistant messages are fixed history."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from mmsafe.data.rows import iter_rows, validate_row
 from mmsafe.errors import InputError
 from mmsafe.schema import Case, Label, Message, Part, Source
+from mmsafe.store.blobs import sniff_mime
 
 
 class TurnRow(BaseModel):
@@ -33,6 +37,7 @@ class CaseRow(BaseModel):
     subcategory: str | None = None
     language: str = "en"
     system: str | None = None
+    image: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _one_of_prompt_or_turns(self) -> CaseRow:
@@ -51,9 +56,11 @@ class CaseRow(BaseModel):
         return (*head, *body)
 
 
-def load_cases(path: str | Path, dataset: str | None = None) -> list[Case]:
-    """Read and validate the whole file before anything runs; ids must be unique."""
+def load_cases(path: str | Path, dataset: str | None = None, images: dict[str, bytes] | None = None) -> list[Case]:
+    """Read and validate the whole file before anything runs; ids must be unique. Image bytes are
+    collected into `images` (hash -> bytes) for the run's blob store."""
     path = Path(path)
+    images = {} if images is None else images
     name = dataset or path.stem
     cases: list[Case] = []
     seen: dict[str, int] = {}
@@ -70,6 +77,10 @@ def load_cases(path: str | Path, dataset: str | None = None) -> list[Case]:
         turns = row.messages()
         if turns[-1].role != "user":
             raise InputError(str(path), line, "turns", "the last turn must be a user turn (the one the model answers)")
+        if row.image is not None:
+            part = image_part(path, line, row.image, images)
+            last = turns[-1]
+            turns = (*turns[:-1], Message(role="user", parts=(*last.parts, part)))
         cases.append(
             Case(
                 id=case_id,
@@ -84,3 +95,23 @@ def load_cases(path: str | Path, dataset: str | None = None) -> list[Case]:
     if not cases:
         raise InputError(str(path), None, None, "no cases in file")
     return cases
+
+
+def image_part(suite: Path, line: int, ref: str, images: dict[str, bytes]) -> Part:
+    """Read an image named by a suite row; the path must stay inside the suite file's folder."""
+    base = suite.resolve().parent
+    rel = Path(ref)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise InputError(str(suite), line, "image", f"{ref!r} must be a relative path inside {base}")
+    file = (base / rel).resolve()
+    if not file.is_relative_to(base):  # e.g. a symlink pointing out of the folder
+        raise InputError(str(suite), line, "image", f"{ref!r} resolves outside {base}")
+    if not file.is_file():
+        raise InputError(str(suite), line, "image", f"file not found: {file}")
+    data = file.read_bytes()
+    mime = sniff_mime(data)
+    if mime is None:
+        raise InputError(str(suite), line, "image", f"{ref!r} is not a PNG, JPEG, GIF or WebP image")
+    sha = hashlib.sha256(data).hexdigest()
+    images[sha] = data
+    return Part(type="image", image_sha256=sha, mime=mime)

@@ -25,6 +25,7 @@ def case_rows(store: Store, judges: list[str]) -> Iterator[dict[str, Any]]:
         row: dict[str, Any] = {
             "id": case.id, "category": case.category, "subcategory": case.subcategory, "label": case.label,
             "language": case.language, "prompt": case.prompt,
+            "images": " ".join(p.image_sha256 or "" for m in case.turns for p in m.parts if p.type == "image") or None,
             "output": g.text if g else None, "error": (g.error if g else "not generated"),
             "provider_refusal": g.provider_refusal if g else None, "latency_s": g.latency_s if g else None,
         }

@@ -13,6 +13,7 @@ from pathlib import Path
 from mmsafe.errors import UsageError
 from mmsafe.metrics.rates import Outcome
 from mmsafe.schema import Case, Generation, RunSpec, Verdict
+from mmsafe.store.blobs import BlobStore
 from mmsafe.store.writer import Writer
 
 SCHEMA = """
@@ -49,6 +50,7 @@ class Store:
         self._read = _connect(path)
         self._read.executescript(SCHEMA)
         self._writer: Writer | None = None
+        self.blobs = BlobStore(path.parent / "blobs")
 
     @classmethod
     def open(cls, folder: str | Path, create: bool = True) -> Store:

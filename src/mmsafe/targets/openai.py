@@ -4,6 +4,7 @@ speed ceiling: this path runs near a bare aiohttp loop, several times the openai
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 from typing import Any
@@ -13,6 +14,7 @@ import aiohttp
 from mmsafe.engine.retry import RetryableError, parse_retry_after
 from mmsafe.errors import UsageError
 from mmsafe.schema import Case
+from mmsafe.store.blobs import BlobStore
 from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
@@ -31,10 +33,24 @@ def _api_key(cfg: TargetConfig, base_url: str) -> str | None:
     return None  # local servers (vLLM, Ollama, LM Studio) often need no key
 
 
-def _message(m: Any) -> dict[str, Any]:
+def _message(m: Any, blobs: BlobStore | None) -> dict[str, Any]:
+    """A chat message; one with images becomes a list of text and image_url (data URL) parts."""
     if all(p.type == "text" for p in m.parts):
         return {"role": m.role, "content": m.text}
-    raise TargetError("image parts are not supported by this target yet")
+    if blobs is None:
+        raise TargetError("this case has images but the run has no blob store")
+    content: list[dict[str, Any]] = []
+    for p in m.parts:
+        if p.type == "text":
+            content.append({"type": "text", "text": p.text or ""})
+        else:
+            b64 = base64.b64encode(blobs.get(p.image_sha256 or "")).decode()
+            content.append({"type": "image_url", "image_url": {"url": f"data:{p.mime};base64,{b64}"}})
+    return {"role": m.role, "content": content}
+
+
+def _request_body(model: str, case: Case, params: dict[str, Any], blobs: BlobStore | None) -> bytes:
+    return json.dumps({"model": model, "messages": [_message(m, blobs) for m in case.turns], **params}).encode()
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -83,6 +99,7 @@ class OpenAITarget:
     """Any OpenAI-compatible /chat/completions endpoint."""
 
     max_concurrency = None
+    blobs: BlobStore | None = None  # set by the run: where the cases' images are
 
     def __init__(self, cfg: TargetConfig) -> None:
         if not cfg.model:
@@ -119,9 +136,12 @@ class OpenAITarget:
 
     async def generate(self, case: Case) -> Reply:
         assert self._session is not None, "start() first"
-        body = {"model": self.model, "messages": [_message(m) for m in case.turns], **self._params}
+        if any(p.type == "image" for m in case.turns for p in m.parts):  # file reads and base64 off the loop
+            body = await asyncio.to_thread(_request_body, self.model, case, self._params, self.blobs)
+        else:
+            body = _request_body(self.model, case, self._params, None)
         try:
-            async with self._session.post(self.url, data=json.dumps(body)) as resp:
+            async with self._session.post(self.url, data=body) as resp:
                 raw = await resp.read()
                 status, headers = resp.status, resp.headers
         except asyncio.TimeoutError:
