@@ -59,6 +59,9 @@ def test_kill_9_then_resume_sends_nothing_twice(tmp_path):
         stored = _stored_case_ids(out / "run.db")
         sent_before = srv.total
         assert N // 3 <= len(stored) < N
+        partial = mmsafe("report", str(out))  # a killed run reports what it has, and says so
+        assert partial.returncode == 0 and "'running'" in partial.stdout and "partial" in partial.stdout
+        assert "openai:m" in partial.stdout and "refusal" in partial.stdout  # the leaderboard row is there
 
         second = mmsafe(*_run_args(srv, suite, out))
         assert second.returncode == 0, second.stderr

@@ -193,7 +193,9 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
     """Metrics recomputed from the store (the source of truth), one block per judge."""
     spec = store.spec()
     assert spec is not None
-    names = tuple(judge_names or store.meta("judges", []) or ())
+    invocations = store.invocations()
+    # a run killed before its end has no judges recorded yet: those its last invocation asked for
+    names = tuple(judge_names or store.meta("judges", []) or (invocations[-1]["judges"] if invocations else ()))
     per_judge = {name: summarize_outcomes(store.outcomes(name, spec.limit)) for name in names}
     n_cases, n_gens, answered = store.generation_counts(spec.limit)
     return {
@@ -203,7 +205,7 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
         "note": store.meta("note", ""),
         "primary_judge": names[0] if names else None,
         "timings_s": store.meta("timings", {}),
-        "invocations": store.invocations(),
+        "invocations": invocations,
         "counts": {"cases": n_cases, "generations": n_gens, "answered": answered, "errors": n_gens - answered},
         "top_errors": [{"reason": r, "count": n} for r, n in store.error_reasons()],
         "judges": per_judge,

@@ -74,6 +74,11 @@ def print_report(results: list[dict[str, Any]], console: Console, details: bool 
     for res in results:
         if res.get("note"):
             console.print(f"[dim]note on {escape(res['model'])}: {escape(res['note'])}[/dim]")
+        last = (res.get("invocations") or [{}])[-1]
+        if last.get("status") not in (None, "finished"):
+            console.print(f"[yellow]warning[/yellow] {escape(res['model'])}: the last run on this folder is "
+                          f"'{last['status']}' (started {last.get('started')}): these numbers are partial; "
+                          "rerun the same command to finish it")
         for e in res.get("top_errors", []):
             console.print(f"[red]errors[/red] {escape(res['model'])}: {e['count']} × {plain(e['reason'] or '')}")
     if details and len(results) == 1 and results[0]["primary_judge"]:
