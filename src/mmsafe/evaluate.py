@@ -19,7 +19,7 @@ from mmsafe.engine.pipeline import JudgeFeed
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.judges import judges as judge_registry
 from mmsafe.metrics import summarize_outcomes
-from mmsafe.schema import Case, Message, Part, RunSpec, generation_key
+from mmsafe.schema import Case, Message, Part, RunSpec
 from mmsafe.store import Store
 from mmsafe.suites import resolve_suite
 from mmsafe.targets import TargetConfig, targets
@@ -166,19 +166,15 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps) 
         # judge answers as they arrive
         await asyncio.gather(*(j.start() for j in judges))
         lap("judge_load")
-        done = store.done_keys()
-        if any(generation_key(c.id, label, "none") not in done for c in p.cases):
-            await p.target.start()
-            feed = JudgeFeed(store, judges, by_id)
-            try:
-                policy = RetryPolicy(max_attempts=opts.max_attempts)
-                paced = PacedTarget(p.target, opts.max_rps) if opts.max_rps else p.target
-                await runner.generate(store, paced, label, p.cases, opts.concurrency, policy, progress, feed)
-                await feed.finish()
-            finally:
-                feed.cancel()
-                await p.target.close()
-                await store.flush()
+        feed = JudgeFeed(store, judges, by_id)
+        try:
+            policy = RetryPolicy(max_attempts=opts.max_attempts)
+            paced = PacedTarget(p.target, opts.max_rps) if opts.max_rps else p.target
+            await runner.generate(store, paced, label, p.cases, opts.concurrency, policy, progress, feed)
+            await feed.finish()
+        finally:
+            feed.cancel()
+            await store.flush()
         lap("generate")
         await runner.judge(store, judges, by_id, progress)
     finally:

@@ -68,7 +68,8 @@ async def generate(
     progress=None,
     feed=None,
 ) -> StageStats:
-    """Ask the target for every case not yet answered; `feed` (a JudgeFeed) judges as answers arrive."""
+    """Ask the target for every case not yet answered; `feed` (a JudgeFeed) judges as answers arrive.
+    The target is started (a local model loaded) only when something is left to ask, and closed after."""
     policy = policy or RetryPolicy()
     progress = progress or NullProgress()
     done = store.done_keys()
@@ -90,6 +91,7 @@ async def generate(
             stats.errors += gen.error is not None
             bar.advance()
 
+    await target.start()
     workers = [asyncio.create_task(worker()) for _ in range(width)]
     try:
         await asyncio.gather(*workers)
@@ -97,6 +99,7 @@ async def generate(
         for w in workers:
             w.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        await target.close()
         await store.flush()
     return stats
 
