@@ -131,6 +131,8 @@ def test_store_outcomes_match_metrics_over_records(tmp_path):
         assert summarize_outcomes(store.outcomes("j")) == summarize(cases, gens, verdicts)
         assert summarize_outcomes(store.outcomes("j", limit=10)) == summarize(cases[:10], gens, verdicts)
         assert store.generation_counts() == (40, len(gens), sum(g.error is None for g in gens.values()))
+        assert store.error_reasons() == [("HTTP 500", sum(g.error is not None for g in gens.values()))]
+        assert store.error_reasons(limit=10) == [("HTTP 500", sum(gens[c.id].error is not None for c in cases[:10] if c.id in gens))]
     finally:
         store.close()
 

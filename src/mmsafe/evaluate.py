@@ -203,6 +203,6 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
         "timings_s": store.meta("timings", {}),
         "invocations": invocations,
         "counts": {"cases": n_cases, "generations": n_gens, "answered": answered, "errors": n_gens - answered},
-        "top_errors": [{"reason": r, "count": n} for r, n in store.error_reasons()],
+        "top_errors": [{"reason": r, "count": n} for r, n in store.error_reasons(spec.limit)],
         "judges": per_judge,
     }

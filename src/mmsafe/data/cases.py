@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from mmsafe.data.rows import iter_rows, validate_row
 from mmsafe.errors import InputError
@@ -38,12 +38,6 @@ class CaseRow(BaseModel):
     language: str = "en"
     system: str | None = None
     image: str | None = Field(default=None, min_length=1)
-
-    @model_validator(mode="after")
-    def _one_of_prompt_or_turns(self) -> CaseRow:
-        if (self.prompt is None) == (self.turns is None):
-            raise ValueError("give exactly one of 'prompt' or 'turns'")
-        return self
 
     def messages(self) -> tuple[Message, ...]:
         head = (Message(role="system", parts=(Part(text=self.system),)),) if self.system else ()

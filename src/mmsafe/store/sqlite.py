@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 from mmsafe.errors import UsageError
@@ -101,13 +101,12 @@ class Store:
                 self._read.execute("INSERT OR REPLACE INTO meta VALUES ('spec', ?)", (spec.model_dump_json(),))
                 self._read.execute("INSERT OR REPLACE INTO meta VALUES ('spec_hash', ?)", (spec.digest(),))
             return
-        if stored.digest() != spec.digest():
-            diff = {k: (v, getattr(spec, k)) for k, v in stored if v != getattr(spec, k)}
-            shown = ", ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in diff.items())
-            raise UsageError(
-                f"--out {self.path.parent} holds a different run ({shown}); "
-                "use a new --out folder, or the same flags to resume it"
-            )
+        diff = {k: (v, getattr(spec, k)) for k, v in stored if v != getattr(spec, k)}
+        shown = ", ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in diff.items())
+        raise UsageError(
+            f"--out {self.path.parent} holds a different run ({shown}); "
+            "use a new --out folder, or the same flags to resume it"
+        )
 
     # -- invocations: every `mmsafe run` on this folder, for the audit trail -------------------
     def begin_run(self, spec_hash: str, judges: list[str], version: str) -> int:
@@ -195,11 +194,13 @@ class Store:
                  LEFT JOIN generations g ON g.case_id = c.id AND g.attack = 'none'"""
         return self._read.execute(sql, (limit,) if limit else ()).fetchone()
 
-    def error_reasons(self, most: int = 5) -> list[tuple[str, int]]:
-        """The commonest error reasons, with their counts."""
-        return self._read.execute(
-            "SELECT json_extract(body, '$.error'), COUNT(*) FROM generations WHERE failed=1 "
-            "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", (most,)).fetchall()
+    def error_reasons(self, limit: int | None = None, most: int = 5) -> list[tuple[str, int]]:
+        """The commonest error reasons over the run's first `limit` cases, with their counts."""
+        sql = """SELECT json_extract(g.body, '$.error'), COUNT(*)
+                 FROM (SELECT id FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """) c
+                 JOIN generations g ON g.case_id = c.id AND g.attack = 'none' AND g.failed = 1
+                 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"""
+        return self._read.execute(sql, (*((limit,) if limit else ()), most)).fetchall()
 
     def generations(self) -> Iterator[Generation]:
         for (body,) in self._read.execute("SELECT body FROM generations ORDER BY rowid"):
