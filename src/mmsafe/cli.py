@@ -40,6 +40,8 @@ def main() -> None:
               help="Extra generation parameter sent with every request (VALUE read as JSON if it parses), repeatable.")
 @click.option("--system-prompt", default=None, help="System message for every case that has none (part of the run spec).")
 @click.option("--max-rps", type=click.FloatRange(min=0.01), default=None, help="Requests per second to the target (retries count).")
+@click.option("--max-reply-bytes", type=click.IntRange(min=1024), default=1 << 20, show_default=True,
+              help="Longest reply kept, in bytes of text; longer ones are cut and the cut recorded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object on stdout (human text to stderr).")
 def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout, max_attempts, extra_params, **kw) -> None:
     """Evaluate a model on a suite; resumes if --out already holds this run."""

@@ -23,6 +23,7 @@ from mmsafe.schema import Case, Message, Part, RunSpec
 from mmsafe.store import Store
 from mmsafe.suites import resolve_suite
 from mmsafe.targets import TargetConfig, targets
+from mmsafe.targets.base import DEFAULT_MAX_REPLY_BYTES
 
 DEFAULT_JUDGES = ("embedding", "refusal")
 RESULTS = "results.json"
@@ -45,6 +46,7 @@ class RunOptions:
     max_attempts: int = 6
     max_rps: float | None = None  # requests per second to the target, retries included
     system_prompt: str | None = None  # added to every case that has no system message
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES  # longer replies are cut (the cut is recorded)
 
 
 def default_judges(warn) -> tuple[str, ...]:
@@ -99,6 +101,7 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     cfg = TargetConfig(
         model=opts.model, base_url=opts.base_url, api_key_env=opts.api_key_env, predictions=opts.predictions,
         concurrency=opts.concurrency, timeout_s=opts.timeout_s, params=opts.params,
+        max_reply_bytes=opts.max_reply_bytes,
     )
     target = targets.get(opts.target, "--target")(cfg)
     judge_names = tuple(dict.fromkeys(opts.judges or default_judges(warn)))
@@ -134,7 +137,7 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
         store.bind_spec(p.spec)
         run_id = store.begin_run(p.spec.digest(), list(p.judge_names), __version__)
         try:
-            await _stages(store, opts, p, progress, lap)
+            await _stages(store, opts, p, progress, lap, warn)
         except (KeyboardInterrupt, asyncio.CancelledError):
             store.end_run(run_id, "interrupted")
             raise
@@ -149,7 +152,7 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
         store.close()
 
 
-async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps) -> None:
+async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, warn=lambda msg: None) -> None:
     """Generate and judge: the part of a run that an interruption can cut short."""
     store.add_cases(p.cases)
     for data in p.images.values():
@@ -170,7 +173,8 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps) 
         try:
             policy = RetryPolicy(max_attempts=opts.max_attempts)
             paced = PacedTarget(p.target, opts.max_rps) if opts.max_rps else p.target
-            await runner.generate(store, paced, label, p.cases, opts.concurrency, policy, progress, feed)
+            await runner.generate(store, paced, label, p.cases, opts.concurrency, policy, progress, feed,
+                                  max_bytes=opts.max_reply_bytes, warn=warn)
             await feed.finish()
         finally:
             feed.cancel()

@@ -77,7 +77,12 @@ class Generation(Record):
     target: str
     attack: str = "none"
     output: tuple[Part, ...] = ()
-    provider_refusal: bool = False  # content-policy block by the provider counts as a refusal
+    # the provider blocked or flagged the reply (a content-policy 400, finish_reason content_filter,
+    # message.refusal). With no text it is a plain refusal; text that came back reached the user and
+    # is judged like any other reply.
+    provider_refusal: bool = False
+    provider_message: str | None = None  # the block message, or the model's refusal-channel text
+    truncated_from: int | None = None  # bytes the reply had (at least: an endless one) when cut to --max-reply-bytes
     error: str | None = None
     latency_s: float | None = None
     prompt_tokens: int | None = None

@@ -6,11 +6,12 @@ ends the conversation there: the block is the answer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from mmsafe.engine.replies import check_reply, tidy
 from mmsafe.engine.retry import GiveUp, RetryPolicy
 from mmsafe.schema import Case, Message
-from mmsafe.targets.base import Reply, Target
+from mmsafe.targets.base import DEFAULT_MAX_REPLY_BYTES, Reply, Target
 
 
 @dataclass
@@ -26,11 +27,17 @@ def asks(case: Case) -> list[int]:
     return [i for i, m in enumerate(t) if m.role == "user" and (i + 1 == len(t) or t[i + 1].role != "assistant")]
 
 
-async def converse(target: Target, case: Case, policy: RetryPolicy) -> Outcome:
+async def ask(target: Target, case: Case, max_bytes: int | None) -> Reply:
+    """One request; an empty reply fails (retried where asking again may help), the rest is tidied."""
+    reply = check_reply(await target.generate(case), retry=getattr(target, "retries_help", True))
+    return tidy(reply, max_bytes)
+
+
+async def converse(target: Target, case: Case, policy: RetryPolicy, max_bytes: int | None = DEFAULT_MAX_REPLY_BYTES) -> Outcome:
     points = asks(case)
     # the common case, one request; and a target that replays recorded answers has only the last
     if len(points) <= 1 or getattr(target, "replays_recorded", False):
-        reply, attempts = await policy.run(lambda: target.generate(case))
+        reply, attempts = await policy.run(lambda: ask(target, case, max_bytes))
         return Outcome(reply, attempts)
     history: list[Message] = []
     attempts = prompt_tokens = completion_tokens = 0
@@ -41,7 +48,7 @@ async def converse(target: Target, case: Case, policy: RetryPolicy) -> Outcome:
         start = stop + 1
         step = case.model_copy(update={"turns": tuple(history)})
         try:
-            reply, n = await policy.run(lambda step=step: target.generate(step))
+            reply, n = await policy.run(lambda step=step: ask(target, step, max_bytes))
         except GiveUp as exc:
             raise GiveUp(f"turn {len(history)}: {exc}", attempts + exc.attempts) from exc
         attempts += n
@@ -51,5 +58,5 @@ async def converse(target: Target, case: Case, policy: RetryPolicy) -> Outcome:
         if reply.provider_refusal:
             break
     assert reply is not None
-    total = Reply(reply.output, reply.provider_refusal, prompt_tokens or None, completion_tokens or None)
+    total = replace(reply, prompt_tokens=prompt_tokens or None, completion_tokens=completion_tokens or None)
     return Outcome(total, attempts, tuple(history))

@@ -12,12 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mmsafe.engine.conversation import converse
+from mmsafe.engine.limits import connection_room, open_file_limit
+from mmsafe.engine.replies import clean_text, storable
 from mmsafe.engine.progress import NullProgress
 from mmsafe.engine.retry import GiveUp, RetryPolicy
 from mmsafe.judges.base import Judge
 from mmsafe.schema import Case, Generation, generation_key
 from mmsafe.store import Store
-from mmsafe.targets.base import Target, TargetError, TargetUnavailable
+from mmsafe.targets.base import DEFAULT_MAX_REPLY_BYTES, Target, TargetError, TargetUnavailable
 
 
 @dataclass
@@ -28,11 +30,11 @@ class StageStats:
     errors: int = 0
 
 
-async def _one(target: Target, label: str, case: Case, policy: RetryPolicy) -> Generation:
+async def _one(target: Target, label: str, case: Case, policy: RetryPolicy, max_bytes: int | None) -> Generation:
     start = time.perf_counter()
     attempts, outcome, error = 1, None, None
     try:
-        outcome = await converse(target, case, policy)
+        outcome = await converse(target, case, policy, max_bytes)
     except GiveUp as exc:
         error, attempts = str(exc), exc.attempts
     except TargetError as exc:
@@ -43,19 +45,27 @@ async def _one(target: Target, label: str, case: Case, policy: RetryPolicy) -> G
         error = f"{type(exc).__name__}: {exc}"
     latency = round(time.perf_counter() - start, 4)
     if outcome is None:
-        return Generation(case_id=case.id, target=label, error=error, latency_s=latency, attempts=attempts)
+        return Generation(case_id=case.id, target=label, error=clean_text(error or "failed")[:2000],
+                          latency_s=latency, attempts=attempts)
     reply = outcome.reply
-    return Generation(
-        case_id=case.id,
-        target=label,
-        output=reply.output,
-        provider_refusal=reply.provider_refusal,
-        latency_s=latency,
-        prompt_tokens=reply.prompt_tokens,
-        completion_tokens=reply.completion_tokens,
-        attempts=outcome.attempts,
-        transcript=outcome.transcript,
-    )
+    try:
+        gen = Generation(
+            case_id=case.id,
+            target=label,
+            output=reply.output,
+            provider_refusal=reply.provider_refusal,
+            provider_message=reply.provider_message,
+            truncated_from=reply.truncated_from,
+            latency_s=latency,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            attempts=outcome.attempts,
+            transcript=outcome.transcript,
+        )
+    except Exception as exc:  # noqa: BLE001 - a reply that does not fit the record is that case's error
+        return Generation(case_id=case.id, target=label, latency_s=latency, attempts=outcome.attempts,
+                          error=f"reply could not be stored: {type(exc).__name__}: {clean_text(str(exc))[:200]}")
+    return storable(gen)
 
 
 async def generate(
@@ -67,6 +77,8 @@ async def generate(
     policy: RetryPolicy | None = None,
     progress=None,
     feed=None,
+    max_bytes: int | None = DEFAULT_MAX_REPLY_BYTES,
+    warn=lambda msg: None,
 ) -> StageStats:
     """Ask the target for every case not yet answered; `feed` (a JudgeFeed) judges as answers arrive.
     The target is started (a local model loaded) only when something is left to ask, and closed after."""
@@ -78,12 +90,17 @@ async def generate(
     if not todo:
         return stats
     width = max(1, min(concurrency, target.max_concurrency or concurrency, len(todo)))
+    room = connection_room()
+    if width > room:  # more connections than the process may open would fail as "cannot connect"
+        warn(f"--concurrency {width} lowered to {room}: the process may open only "
+             f"{open_file_limit()} files (ulimit -n); raise the limit for more in flight")
+        width = room
     pending = iter(todo)
     bar = progress.stage("generate", len(todo))
 
     async def worker() -> None:
         for case in pending:  # one shared iterator: each case is taken by exactly one worker
-            gen = await _one(target, label, case, policy)
+            gen = await _one(target, label, case, policy, max_bytes)
             store.put_generation(gen)
             if feed is not None:
                 feed.put(gen)

@@ -10,6 +10,9 @@ from mmsafe.errors import MmsafeError
 from mmsafe.schema import Case, Part
 
 
+DEFAULT_MAX_REPLY_BYTES = 1 << 20  # 1 MiB of text per reply
+
+
 class TargetError(Exception):
     """This case failed for a reason retrying won't fix (recorded as an error, never as safe)."""
 
@@ -20,10 +23,12 @@ class TargetUnavailable(MmsafeError):
 
 @dataclass(frozen=True)
 class Reply:
-    output: tuple[Part, ...]
-    provider_refusal: bool = False
+    output: tuple[Part, ...]  # what reached the user
+    provider_refusal: bool = False  # the provider blocked or flagged it, or the model used its refusal channel
+    provider_message: str | None = None  # the provider's block message or the model's refusal-channel text
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    truncated_from: int | None = None  # the text's size in bytes before the engine cut it to the cap
 
     @classmethod
     def text(cls, text: str, **kw: Any) -> Reply:
@@ -39,6 +44,7 @@ class TargetConfig:
     concurrency: int = 100
     timeout_s: float = 120.0
     params: dict[str, Any] = field(default_factory=dict)
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES  # the cap on one reply's text (the engine cuts longer ones)
 
 
 class Target(Protocol):

@@ -52,6 +52,8 @@ class GGUFTarget:
         self.note = EMBEDDED_NOTE if self.model == EMBEDDED else f"local GGUF model {self.path.name}"
         self._params: dict[str, Any] = {"max_tokens": 128, "temperature": 0.0, "seed": 0}
         self._params.update({k: v for k, v in cfg.params.items() if v is not None})
+        # greedy decoding repeats itself: asking again after an empty reply only wastes time
+        self.retries_help = not isinstance(self._params.get("temperature"), (int, float)) or self._params["temperature"] > 0
         self._llm: Any = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmsafe-gguf")
 

@@ -5,22 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import json
 import os
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from mmsafe.engine.retry import RetryableError, parse_retry_after
 from mmsafe.errors import UsageError
+from mmsafe.redact import redact
+from mmsafe.redact import register as redact_register
 from mmsafe.schema import Case
 from mmsafe.store.blobs import BlobStore
 from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 POLICY_CODES = {"content_policy_violation", "content_filter", "moderation_blocked", "safety_block"}
+POLICY_STATUS = {400, 403, 422}  # where providers put a content-policy block (OpenAI/Azure 400, moderation 403)
+POLICY_PHRASES = ("content management policy", "content policy", "safety system")
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 UNREACHABLE_LIMIT = 3
+_CONTENT = re.compile(rb'"content"\s*:\s*"')
 
 
 def _api_key(cfg: TargetConfig, base_url: str) -> str | None:
@@ -54,44 +62,69 @@ def _request_body(model: str, case: Case, params: dict[str, Any], blobs: BlobSto
 
 
 def _retry_after(headers: Any) -> float | None:
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
+    ms = parse_retry_after(headers.get("retry-after-ms"))
+    if ms is not None:
+        return ms / 1000
     return parse_retry_after(headers.get("retry-after"))
 
 
-def _error_info(body: bytes) -> tuple[str, str]:
+def check_base_url(url: str) -> str:
+    """An http(s) URL with a host and no credentials in it (keys come from the environment only)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--base-url: {redact(url)!r} is not an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        raise UsageError("--base-url: credentials in the URL (user:password@) are refused, so they are never "
+                         "stored; put the key in an environment variable and name it with --api-key-env")
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not a number in range)
+    except ValueError as exc:
+        raise UsageError(f"--base-url: {exc}") from None
+    return url
+
+
+def _error_info(body: bytes) -> tuple[str, str, str]:
+    """(code, type, message) of an error body; any shape of body gives strings, never an exception."""
     try:
         err = json.loads(body).get("error") or {}
-    except (ValueError, AttributeError):
-        return "", body[:200].decode("utf-8", "replace")
+    except (ValueError, AttributeError, RecursionError):
+        return "", "", redact(body[:300].decode("utf-8", "replace"))
     if not isinstance(err, dict):
-        return "", str(err)[:200]
-    return str(err.get("code") or err.get("type") or ""), str(err.get("message") or "")[:300]
+        return "", "", redact(str(err)[:300])
+    return tuple(redact(str(err.get(k) or ""))[:300] for k in ("code", "type", "message"))  # type: ignore[return-value]
+
+
+def _count(value: Any) -> int | None:
+    """A token count as the server sent it, if it is one (anything else is dropped, not trusted)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53 else None
 
 
 def parse_completion(body: bytes) -> Reply:
-    """Read a chat.completion body; malformed or empty replies are retryable (they are usually transient)."""
+    """Read a chat.completion body. A malformed body is retryable (usually transient); an empty
+    reply is judged by the engine (see runner.check_reply). `finish_reason: content_filter` keeps
+    whatever text came back (it reached the user, so judges read it); `message.refusal` is the
+    model refusing through the refusal channel: a block whose message is kept beside the output."""
     try:
         data = json.loads(body)
         choice = data["choices"][0]
         message = choice.get("message") or {}
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise RetryableError(f"malformed completion ({type(exc).__name__}): {body[:120]!r}") from None
-    usage = data.get("usage") or {}
+        usage = data.get("usage") or {}
+        if not isinstance(message, dict) or not isinstance(usage, dict):
+            raise TypeError("message or usage is not an object")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
+        raise RetryableError(f"malformed completion ({type(exc).__name__}): {redact(repr(body[:120]))}") from None
     refusal_text = message.get("refusal")
     blocked = choice.get("finish_reason") == "content_filter" or bool(refusal_text)
-    text = message.get("content") or refusal_text or ""
-    if not isinstance(text, str):
-        text = json.dumps(text)
+    text = message.get("content")
+    if text is not None and not isinstance(text, str):  # content parts: keep their text
+        parts = text if isinstance(text, list) else [text]
+        text = "\n".join(str(p.get("text", "")) for p in parts if isinstance(p, dict) and p.get("text"))
     return Reply.text(
-        text,
+        text or "",
         provider_refusal=blocked,
-        prompt_tokens=usage.get("prompt_tokens"),
-        completion_tokens=usage.get("completion_tokens"),
+        provider_message=str(refusal_text) if refusal_text else None,
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
     )
 
 
@@ -105,12 +138,15 @@ class OpenAITarget:
         if not cfg.model:
             raise UsageError("--model is required with --target openai")
         self.model = cfg.model
-        self.base_url = (cfg.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = check_base_url((cfg.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"))
+        # JSON escapes can make text up to 6x longer on the wire (\u0001 for one byte)
+        self.max_body_bytes = cfg.max_reply_bytes * 6 + 65536
         self.url = f"{self.base_url}/chat/completions"
         self.note = f"{self.model} at {self.base_url}"
         self._cfg = cfg
         self._headers = {"Content-Type": "application/json"}
         key = _api_key(cfg, self.base_url)
+        redact_register(key)  # whatever a server echoes back, this value is never stored or shown
         if key:
             self._headers["Authorization"] = f"Bearer {key}"
         self._params = {k: v for k, v in cfg.params.items() if v is not None}
@@ -142,11 +178,15 @@ class OpenAITarget:
             body = _request_body(self.model, case, self._params, None)
         try:
             async with self._session.post(self.url, data=body) as resp:
-                raw = await resp.read()
                 status, headers = resp.status, resp.headers
+                raw, cut = await _read_capped(resp, self.max_body_bytes)
         except asyncio.TimeoutError:
             raise RetryableError(f"timed out after {self._cfg.timeout_s:g}s") from None
         except aiohttp.ClientConnectorError as exc:
+            if exc.os_error is not None and exc.os_error.errno in (errno.EMFILE, errno.ENFILE):
+                raise TargetUnavailable(
+                    "out of file handles: the process may open no more connections (ulimit -n); "
+                    "lower --concurrency or raise the limit") from None
             # nothing ever answered and connections keep failing: a wrong URL or a server that is
             # down, not a transient fault; stop rather than retry every case with backoff
             self._unreachable += 1
@@ -157,14 +197,56 @@ class OpenAITarget:
             raise RetryableError(f"connection error: {type(exc).__name__}: {exc}") from None
         self._answered += 1
         if status == 200:
-            return parse_completion(raw)
-        code, message = _error_info(raw)
-        if code in POLICY_CODES or "content management policy" in message or "safety system" in message:
-            return Reply.text(message or code, provider_refusal=True)
-        if status in RETRY_STATUS:
-            raise RetryableError(f"HTTP {status} {code} {message}".strip(), _retry_after(headers))
-        if status in (401, 403):
-            raise TargetUnavailable(f"{self.url} answered HTTP {status} ({message or code}): check the API key variable")
-        if status == 404:
-            raise TargetUnavailable(f"{self.url} answered HTTP 404 ({message or code}): check --base-url and --model")
-        raise TargetError(f"HTTP {status} {code} {message}".strip())
+            return cut_reply(raw, self.max_body_bytes) if cut else parse_completion(raw)
+        return _error_reply(status, raw, headers, self.url)
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:
+    """The body and whether it was cut: never more than `cap` bytes are held, so a huge or
+    endless reply costs bounded memory (the connection is dropped at the cut)."""
+    buf = bytearray()
+    async for chunk in resp.content.iter_any():
+        buf += chunk
+        if len(buf) > cap:
+            return bytes(buf[:cap]), True
+    return bytes(buf), False
+
+
+def salvage_content(prefix: bytes) -> str | None:
+    """The reply text readable from the first bytes of a cut-off chat.completion body, if any."""
+    m = _CONTENT.search(prefix)
+    if m is None:
+        return None
+    rest = prefix[m.end():].decode("utf-8", "ignore")
+    for trim in range(8):  # drop a half-sent escape (\u12, \) at the cut
+        try:
+            text, _ = json.JSONDecoder().raw_decode('"' + rest[: len(rest) - trim] + '"')
+            return text
+        except ValueError:
+            continue
+    return None
+
+
+def cut_reply(prefix: bytes, cap: int) -> Reply:
+    text = salvage_content(prefix)
+    if not text:
+        raise TargetError(f"reply body over the {cap}-byte cap (--max-reply-bytes) with no readable text: cut off")
+    return Reply.text(text, truncated_from=len(prefix))
+
+
+def _error_reply(status: int, raw: bytes, headers: Any, url: str) -> Reply:
+    """A non-200 answer. The status decides first: a server error stays an error whatever its
+    text says; only a client-side policy block (a content-policy code, or a 400 whose message says
+    the content policy blocked it) is the provider refusing."""
+    code, kind, message = _error_info(raw)
+    label = " ".join(x for x in (f"HTTP {status}", code or kind, message) if x)
+    if status in RETRY_STATUS or status >= 500:
+        raise RetryableError(label, _retry_after(headers))
+    if status in POLICY_STATUS and (code in POLICY_CODES or kind in POLICY_CODES
+                                    or (status == 400 and any(p in message.lower() for p in POLICY_PHRASES))):
+        return Reply(output=(), provider_refusal=True, provider_message=message or code)
+    if status in (401, 403):
+        raise TargetUnavailable(f"{url} answered HTTP {status} ({message or code}): check the API key variable")
+    if status == 404:
+        raise TargetUnavailable(f"{url} answered HTTP 404 ({message or code}): check --base-url and --model")
+    raise TargetError(label)

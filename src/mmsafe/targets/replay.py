@@ -15,6 +15,7 @@ class ReplayTarget:
 
     max_concurrency = None
     replays_recorded = True  # a multi-turn case gets its recorded final answer, not one per turn
+    retries_help = False  # the file says the same thing every time: an empty output is an error at once
 
     def __init__(self, cfg: TargetConfig) -> None:
         if cfg.predictions is None:

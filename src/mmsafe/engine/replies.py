@@ -1,0 +1,75 @@
+"""What a target sends back is untrusted data. Before a reply becomes a stored generation:
+- an empty one (no text but whitespace, no image, no provider block) is a failure, retried and
+  then recorded as the error "empty reply": it is never counted as an answer, safe or not;
+- its text is made storable (lone surrogates replaced), secrets are redacted, and its size is
+  capped at `max_bytes` (the cut recorded in the generation);
+- a reply that still cannot be stored becomes that case's error with the reason, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from mmsafe.engine.retry import RetryableError
+from mmsafe.redact import redact
+from mmsafe.schema import Generation
+from mmsafe.targets.base import Reply, TargetError
+
+EMPTY = "empty reply"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def is_empty(reply: Reply) -> bool:
+    if reply.provider_refusal:
+        return False  # a block is an answer (the judges read any text that came with it)
+    return not any(p.type == "image" or (p.text and p.text.strip()) for p in reply.output)
+
+
+def check_reply(reply: Reply, retry: bool = True) -> Reply:
+    """Raise for an empty reply: retryable where asking again may help, else a plain failure."""
+    if is_empty(reply):
+        raise RetryableError(EMPTY) if retry else TargetError(EMPTY)
+    return reply
+
+
+def clean_text(text: str) -> str:
+    """Storable and secret-free: lone surrogates (invalid in UTF-8) become U+FFFD, secrets are masked."""
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub("\ufffd", text)
+    return redact(text)
+
+
+def cap_text(text: str, max_bytes: int | None) -> tuple[str, int | None]:
+    """(text cut to at most max_bytes of UTF-8, original size in bytes if it was cut)."""
+    if max_bytes is None or len(text) * 4 <= max_bytes:  # cheap bound: no cut needed
+        return text, None
+    data = text.encode("utf-8")
+    if len(data) <= max_bytes:
+        return text, None
+    return data[:max_bytes].decode("utf-8", "ignore"), len(data)
+
+
+def tidy(reply: Reply, max_bytes: int | None) -> Reply:
+    """The reply made safe to store: clean text, redacted secrets, text parts cut to max_bytes."""
+    out, cut_from = [], reply.truncated_from
+    for p in reply.output:
+        if p.type == "text" and p.text:
+            text, was = cap_text(clean_text(p.text), max_bytes)
+            cut_from = max(was, cut_from or 0) if was is not None else cut_from
+            if text != p.text:
+                p = p.model_copy(update={"text": text})
+        out.append(p)
+    message = clean_text(reply.provider_message)[:2000] if reply.provider_message else None
+    return replace(reply, output=tuple(out), provider_message=message, truncated_from=cut_from)
+
+
+def storable(gen: Generation) -> Generation:
+    """The generation if it serializes, else the same case as an error that says why."""
+    try:
+        gen.model_dump_json()
+        return gen
+    except Exception as exc:  # noqa: BLE001 - any reason a reply cannot be stored is that case's error
+        return Generation(case_id=gen.case_id, target=gen.target, attack=gen.attack,
+                          error=f"reply could not be stored: {type(exc).__name__}: {clean_text(str(exc))[:200]}",
+                          latency_s=gen.latency_s, attempts=gen.attempts)
