@@ -46,6 +46,49 @@ def test_head_is_cached_and_reused(model, tmp_path, monkeypatch):
     assert (again.head.w == model.head.w).all()
 
 
+class _TinyEncoder:
+    """A deterministic stand-in for the sentence encoder: 8 numbers from each text's hash."""
+
+    def encode(self, texts, **_):
+        import hashlib
+
+        import numpy as np
+
+        rows = [[b / 255 - 0.5 for b in hashlib.sha256(t.encode()).digest()[:8]] for t in texts]
+        x = np.array(rows)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_trained_head_is_loaded_from_cache_not_retrained(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMSAFE_CACHE", str(tmp_path / "cache"))
+    real_fit, fits = clf.LogisticHead.fit, []
+
+    def counting_fit(x, y, **kw):
+        fits.append(len(y))
+        return real_fit(x, y, **kw)
+
+    def no_fit(*a, **kw):
+        raise AssertionError("the head was retrained although a cached head exists")
+
+    monkeypatch.setattr(clf.LogisticHead, "fit", counting_fit)
+    first = EmbeddingClassifier(encoder=_TinyEncoder())
+    assert len(fits) == 1 and len(list((tmp_path / "cache").glob("embedding-head-*.npz"))) == 1
+
+    monkeypatch.setattr(clf.LogisticHead, "fit", no_fit)
+    again = EmbeddingClassifier(encoder=_TinyEncoder())  # a new start: loads, never fits
+    assert (again.head.w == first.head.w).all() and again.head.b == first.head.b
+
+    # a new version of the labelled set is a new head: trained once, cached beside the old one
+    labels = tmp_path / "response_labels.jsonl"
+    labels.write_bytes(clf.LABELS_FILE.read_bytes() + b"\n")
+    monkeypatch.setattr(clf, "LABELS_FILE", labels)
+    monkeypatch.setattr(clf.LogisticHead, "fit", counting_fit)
+    EmbeddingClassifier(encoder=_TinyEncoder())
+    assert len(fits) == 2 and len(list((tmp_path / "cache").glob("embedding-head-*.npz"))) == 2
+    monkeypatch.setattr(clf.LogisticHead, "fit", no_fit)
+    EmbeddingClassifier(encoder=_TinyEncoder())  # and that one is reused too
+
+
 def test_judge_reads_refusals_compliance_and_benign_help():
     judge = EmbeddingJudge()
 
