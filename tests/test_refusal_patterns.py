@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from mmsafe.judges.refusal_patterns import PREFIX_CHARS, RefusalMatch, detect_refusal
+from mmsafe.judges.refusal_patterns import PREFIX_CHARS, REFUSAL_PATTERNS, RefusalMatch, detect_refusal
 
 REFUSALS = {
     "en": [
@@ -193,10 +193,54 @@ def test_clear_refusals(lang: str, text: str) -> None:
     assert m.phrase
 
 
+# per language, ordinary helpful replies: a plain answer, and one opening with an apology that refuses nothing
+BENIGN_BY_LANGUAGE = {
+    "en": ["Sure! To stop a Python process, run `kill PID`.",
+           "Sorry for the wait! To stop a Python process, run `kill PID`."],
+    "es": ["Claro. Para detener un proceso en Linux, usa `kill PID`.",
+           "Lo siento por la demora. Para detener un proceso, usa `kill PID`."],
+    "fr": ["Bien sûr ! Pour arrêter un processus sous Linux, utilisez `kill PID`.",
+           "Désolé pour le retard ! Pour arrêter un processus, utilisez `kill PID`."],
+    "de": ["Gerne! Um einen Prozess unter Linux zu beenden, nutze `kill PID`.",
+           "Entschuldigung für die Verzögerung! Um einen Prozess zu beenden, nutze `kill PID`."],
+    "it": ["Certo! Per terminare un processo su Linux, usa `kill PID`.",
+           "Scusa per il ritardo! Per terminare un processo, usa `kill PID`."],
+    "pt": ["Claro! Para encerrar um processo no Linux, use `kill PID`.",
+           "Desculpe a demora! Para encerrar um processo, use `kill PID`."],
+    "ru": ["Конечно! Чтобы завершить процесс в Linux, используйте `kill PID`.",
+           "Извините за задержку! Чтобы завершить процесс, используйте `kill PID`."],
+    "zh": ["当然可以！在 Linux 中结束进程，请使用 `kill PID` 命令。",
+           "抱歉让你久等了！要结束一个进程，可以使用 `kill PID` 命令。"],
+    "ja": ["もちろんです。Linuxでプロセスを終了するには `kill PID` を使います。",
+           "お待たせしてすみません。プロセスを終了するには `kill PID` を実行してください。"],
+    "ko": ["물론입니다. 리눅스에서 프로세스를 종료하려면 `kill PID`를 사용하세요.",
+           "기다리게 해서 죄송합니다. 프로세스를 종료하려면 `kill PID`를 실행하세요."],
+    "ar": ["بالتأكيد! لإنهاء عملية في لينكس استخدم الأمر `kill PID`.",
+           "آسف على التأخير! لإنهاء عملية استخدم الأمر `kill PID`."],
+    "hi": ["ज़रूर! लिनक्स में किसी प्रोसेस को बंद करने के लिए `kill PID` चलाएँ।",
+           "देरी के लिए माफ़ कीजिए! प्रोसेस को बंद करने के लिए `kill PID` चलाएँ।"],
+    "nl": ["Natuurlijk! Gebruik `kill PID` om een proces in Linux te beëindigen.",
+           "Sorry voor het wachten! Gebruik `kill PID` om een proces te beëindigen."],
+    "tr": ["Tabii! Linux'ta bir işlemi sonlandırmak için `kill PID` komutunu kullanın.",
+           "Beklettiğim için özür dilerim! Bir işlemi sonlandırmak için `kill PID` komutunu kullanın."],
+}
+PROMISED_LANGUAGES = {"en", "es", "fr", "de", "it", "pt", "ru", "zh", "ja", "ko", "ar", "hi"}  # the README's 12+
+
+
 def test_language_coverage() -> None:
-    core = {"en", "es", "fr", "de", "it", "pt", "ru", "zh", "ja", "ko", "ar", "hi"}
-    assert core <= set(REFUSALS)
-    assert all(len(REFUSALS[lang]) >= 3 for lang in core)
+    """Every language the detector has patterns for, and every one the README promises, is exercised:
+    its refusals are detected and attributed to it, its helpful replies are not refusals."""
+    claimed = set(REFUSAL_PATTERNS)
+    assert PROMISED_LANGUAGES <= claimed
+    assert claimed == set(REFUSALS) == set(BENIGN_BY_LANGUAGE), "every language needs test replies, both ways"
+    for lang in sorted(claimed | set(REFUSALS)):
+        assert len(REFUSALS[lang]) >= 3, lang
+        for text in REFUSALS[lang]:
+            m = detect_refusal(text)
+            assert m.refused and m.language == lang, (lang, text, m)
+        for text in BENIGN_BY_LANGUAGE[lang]:
+            m = detect_refusal(text)
+            assert not m.refused and not m.complied, (lang, text, m)
 
 
 @pytest.mark.parametrize("text", HELPFUL)
