@@ -50,12 +50,13 @@ def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    if csv.field_size_limit() < MAX_FIELD:
-        csv.field_size_limit(MAX_FIELD)
+    csv.field_size_limit(MAX_FIELD)
     reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-    end = 0  # the last line of the previous row: a row that fails starts on the next one
+    end = 0  # the last line of the previous row (or header): a row that fails starts on the next one
     while True:
         try:
+            if reader.fieldnames is not None and not end:  # reads the header
+                end = reader.line_num
             row = next(reader)
         except StopIteration:
             return
