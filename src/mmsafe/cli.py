@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import signal
 import sys
 from pathlib import Path
 
@@ -10,9 +12,50 @@ import click
 from mmsafe import __version__
 
 
+SIGTERM_EXIT = 128 + signal.SIGTERM  # 143, what a shell reports for a process ended by SIGTERM
+
+
 def _fail(exc: Exception) -> None:
-    click.echo(f"mmsafe: error: {exc}", err=True)
+    from mmsafe.errors import printable
+
+    click.echo(f"mmsafe: error: {printable(str(exc))}", err=True)  # server and file text ends up in messages
     sys.exit(getattr(exc, "exit_code", 2))
+
+
+class Finite(click.FloatRange):
+    """A float flag that refuses nan and inf (which pass any range check)."""
+
+    def convert(self, value, param, ctx):
+        v = super().convert(value, param, ctx)
+        if not math.isfinite(v):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return v
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: the run was cancelled like a Ctrl-C."""
+
+
+async def _until_sigterm(coro):
+    """Await `coro`; SIGTERM (timeout, systemd, Kubernetes) cancels it the way Ctrl-C does."""
+    import asyncio
+
+    task, loop = asyncio.current_task(), asyncio.get_running_loop()
+    got: list[bool] = []
+
+    def on_term() -> None:
+        got.append(True)
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_term)
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        if got:
+            raise Terminated() from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,13 +76,13 @@ def main() -> None:
 @click.option("--judge", "judges", multiple=True, help="Judge name, repeatable; the first is primary [embedding, refusal].")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None, help="Run folder; reuse it to resume or re-judge.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Generation length limit.")
-@click.option("--temperature", type=click.FloatRange(min=0), default=None, help="Sampling temperature.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True, help="Seconds per request.")
+@click.option("--temperature", type=Finite(min=0), default=None, help="Sampling temperature.")
+@click.option("--timeout", type=Finite(min=0.1), default=120.0, show_default=True, help="Seconds per request.")
 @click.option("--max-attempts", type=click.IntRange(min=1, max=50), default=6, show_default=True, help="Tries per request.")
 @click.option("--param", "extra_params", multiple=True, metavar="KEY=VALUE",
               help="Extra generation parameter sent with every request (VALUE read as JSON if it parses), repeatable.")
 @click.option("--system-prompt", default=None, help="System message for every case that has none (part of the run spec).")
-@click.option("--max-rps", type=click.FloatRange(min=0.01), default=None, help="Requests per second to the target (retries count).")
+@click.option("--max-rps", type=Finite(min=0.01), default=None, help="Requests per second to the target (retries count).")
 @click.option("--max-reply-bytes", type=click.IntRange(min=1024), default=1 << 20, show_default=True,
               help="Longest reply kept, in bytes of text; longer ones are cut and the cut recorded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object on stdout (human text to stderr).")
@@ -51,7 +94,7 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
     from mmsafe.engine.progress import BarProgress
     from mmsafe.errors import MmsafeError
     from mmsafe.evaluate import RESULTS, RunOptions, evaluate
-    from mmsafe.report.leaderboard import console, print_report
+    from mmsafe.report.leaderboard import console, plain, print_report
 
     err = console(stderr=True)
     params = {k: v for k, v in (("max_tokens", max_tokens), ("temperature", temperature)) if v is not None}
@@ -62,19 +105,20 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
     opts = RunOptions(judges=judges, params=params, timeout_s=timeout, max_attempts=max_attempts, **kw)
     try:
         with BarProgress(err) as progress:
-            results = asyncio.run(evaluate(opts, progress, warn=lambda m: err.print(f"[yellow]warning:[/yellow] {m}")))
+            warn = lambda m: err.print(f"[yellow]warning:[/yellow] {plain(m, 2000)}")  # noqa: E731
+            results = asyncio.run(_until_sigterm(evaluate(opts, progress, warn=warn)))
     except MmsafeError as exc:
         _fail(exc)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as exc:
         click.echo("interrupted: everything answered so far is stored; run the same command again to resume", err=True)
-        sys.exit(130)
+        sys.exit(SIGTERM_EXIT if isinstance(exc, Terminated) else 130)
     out = Path(results["run"]["out"])
     if as_json:
         print_report([results], err, details=False)
         click.echo(json.dumps(results, ensure_ascii=False))
     else:
         print_report([results], console())
-    err.print(f"run database: {out / 'run.db'}\nresults: {out / RESULTS}")
+    err.print(f"run database: {plain(str(out / 'run.db'), 1000)}\nresults: {plain(str(out / RESULTS), 1000)}")
 
 
 def parse_params(items: tuple[str, ...]) -> dict:
@@ -82,15 +126,20 @@ def parse_params(items: tuple[str, ...]) -> dict:
 
     from mmsafe.errors import UsageError
 
+    from mmsafe.data.rows import finite
+
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--param: expected KEY=VALUE, got {item!r}")
         try:
-            out[key.strip()] = json.loads(value)
-        except ValueError:
-            out[key.strip()] = value
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):
+            parsed = value
+        if not finite(parsed):  # NaN, Infinity, 1e999: JSON that no API accepts
+            raise UsageError(f"--param {key.strip()}: {value!r} is not a finite number")
+        out[key.strip()] = parsed
     return out
 
 

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def printable(text: str) -> str:
+    """Text from a file or a server made safe for a terminal: control characters and escape
+    sequences (ESC, CR, bidi overrides…) become spaces; line breaks stay."""
+    return "".join(ch if ch.isprintable() or ch == "\n" else " " for ch in text)
+
+
 class MmsafeError(Exception):
     exit_code = 2
 

@@ -4,9 +4,11 @@ compute metrics, write results.json. The CLI is a thin layer over `evaluate()`."
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.util
 import json
 import re
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,10 @@ from mmsafe.engine.retry import RetryPolicy
 from mmsafe.judges import judges as judge_registry
 from mmsafe.metrics import summarize_outcomes
 from mmsafe.schema import Case, Message, Part, RunSpec
+from mmsafe.errors import InputError, UsageError
 from mmsafe.store import Store
+from mmsafe.store.lock import LOCK_NAME, RunLock
+from mmsafe.store.sqlite import DB_NAME, folder_error
 from mmsafe.suites import resolve_suite
 from mmsafe.targets import TargetConfig, targets
 from mmsafe.targets.base import DEFAULT_MAX_REPLY_BYTES
@@ -74,8 +79,11 @@ def new_run_dir(target: str, model: str) -> Path:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass
@@ -91,9 +99,27 @@ class Plan:
     images: dict[str, bytes]  # bytes of the images the cases name, for the blob store
 
 
+def content_hash(cases: list[Case]) -> str:
+    """SHA-256 over every case as loaded (text, labels, image hashes): names what a suite holds."""
+    h = hashlib.sha256()
+    for c in cases:
+        h.update(c.model_dump_json().encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def file_hash(path: Path, flag: str) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except (OSError, ValueError) as exc:
+        raise InputError(str(path), None, None, f"{flag}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+
+
 def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     images: dict[str, bytes] = {}
     suite_label, cases = resolve_suite(opts.suite, images)
+    suite_sha = content_hash(cases)  # all cases: --limit may grow or shrink over the same suite
+    suite_ids = {c.id for c in cases}
     if opts.limit is not None:
         cases = cases[: opts.limit]
     if opts.system_prompt:
@@ -104,12 +130,16 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
         max_reply_bytes=opts.max_reply_bytes,
     )
     target = targets.get(opts.target, "--target")(cfg)
+    predictions_sha = file_hash(Path(opts.predictions), "--predictions") if opts.predictions is not None else None
+    unknown = set(getattr(target, "_by_id", None) or ()) - suite_ids  # the replay target's predictions
+    if unknown:
+        warn(f"{len(unknown)} prediction(s) in {opts.predictions} have an id that is not in the suite; they are ignored")
     judge_names = tuple(dict.fromkeys(opts.judges or default_judges(warn)))
     judge_classes = [judge_registry.get(n, "--judge") for n in judge_names]
     spec = RunSpec(
         suite=suite_label, target=opts.target, model=target.model,
         base_url=getattr(target, "base_url", None), params=opts.params, limit=opts.limit,
-        system_prompt=opts.system_prompt,
+        system_prompt=opts.system_prompt, suite_sha256=suite_sha, predictions_sha256=predictions_sha,
     )
     out = opts.out or new_run_dir(opts.target, target.model)
     return Plan(spec, target, cases, judge_names, judge_classes, out, images)
@@ -132,6 +162,26 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
     lap = Laps()
     p = plan(opts, warn)  # everything that can be wrong with the input fails here, before any write
     lap("load")
+    try:
+        check_out(p.out)
+        p.out.mkdir(parents=True, exist_ok=True)
+        with RunLock(p.out):  # one `mmsafe run` per folder; released however this process ends
+            return await _run(opts, p, progress, lap)
+    except (OSError, sqlite3.Error) as exc:  # read-only, disk full, a file where a folder should be
+        raise folder_error(p.out, exc) from None
+
+
+def check_out(out: Path) -> None:
+    """--out is a new folder, an empty one, or a run folder; never someone's other files."""
+    if out.is_dir() and not (out / DB_NAME).exists():
+        others = sorted(e.name for e in out.iterdir() if e.name != LOCK_NAME)
+        if others:
+            shown = ", ".join(others[:3]) + (", …" if len(others) > 3 else "")
+            raise UsageError(f"--out {out} is not an mmsafe run folder and is not empty ({shown}); "
+                             "use a new or empty folder")
+
+
+async def _run(opts: RunOptions, p: Plan, progress, lap: Laps) -> dict[str, Any]:
     store = Store.open(p.out)
     try:
         store.bind_spec(p.spec)
@@ -192,7 +242,8 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
 def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Metrics recomputed from the store (the source of truth), one block per judge."""
     spec = store.spec()
-    assert spec is not None
+    if spec is None:
+        raise UsageError(f"{store.path} holds no run spec: the run never started")
     invocations = store.invocations()
     # a run killed before its end has no judges recorded yet: those its last invocation asked for
     names = tuple(judge_names or store.meta("judges", []) or (invocations[-1]["judges"] if invocations else ()))

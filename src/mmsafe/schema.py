@@ -127,6 +127,9 @@ class RunSpec(Record):
     params: dict[str, Any] = Field(default_factory=dict)  # generation parameters (temperature, max_tokens…)
     limit: int | None = None
     system_prompt: str | None = None
+    # what the input files hold, not where they are: an edited file is another run
+    suite_sha256: str | None = None  # the loaded cases, all of them (--limit apart)
+    predictions_sha256: str | None = None  # the predictions file's bytes (--target replay)
 
     @property
     def target_label(self) -> str:
@@ -136,6 +139,23 @@ class RunSpec(Record):
         """Names what generations can be reused: everything but `limit` (a longer or shorter
         run over the same suite, model and parameters shares its answers)."""
         return stable_hash(self.model_dump(mode="json", exclude={"limit"}))
+
+
+CONTENT_FIELDS = {"suite_sha256": "suite file content", "predictions_sha256": "predictions file content"}
+
+
+def spec_diff(stored: RunSpec, asked: RunSpec) -> str:
+    """What differs between two specs, e.g. "model: stored 'a', asked 'b'"; content hashes shortened."""
+    parts = []
+    for k, old in stored:
+        new = getattr(asked, k)
+        if old == new:
+            continue
+        if k in CONTENT_FIELDS:
+            parts.append(f"{CONTENT_FIELDS[k]} changed: stored {str(old)[:12]}, asked {str(new)[:12]}")
+        else:
+            parts.append(f"{k}: stored {old!r}, asked {new!r}")
+    return ", ".join(parts)
 
 
 def stable_hash(obj: Any) -> str:

@@ -8,13 +8,15 @@ A JSONL row may give `turns` instead of `prompt` for a multi-turn case: a list o
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mmsafe.data.rows import iter_rows, validate_row
-from mmsafe.errors import InputError
+from mmsafe.errors import InputError, UsageError
 from mmsafe.schema import Case, Label, Message, Part, Source
 from mmsafe.store.blobs import sniff_mime
 
@@ -91,18 +93,53 @@ def load_cases(path: str | Path, dataset: str | None = None, images: dict[str, b
     return cases
 
 
+MAX_IMAGE_ENV = "MMSAFE_MAX_IMAGE_MB"
+DEFAULT_MAX_IMAGE_MB = 20
+
+
+def max_image_bytes() -> int:
+    """The largest image file a case may name: 20 MiB, or $MMSAFE_MAX_IMAGE_MB."""
+    raw = os.environ.get(MAX_IMAGE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_IMAGE_MB * 2**20
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = math.nan
+    if not math.isfinite(mb) or mb <= 0:
+        raise UsageError(f"${MAX_IMAGE_ENV}: expected a positive number of MiB, got {raw!r}")
+    return int(mb * 2**20)
+
+
 def image_part(suite: Path, line: int, ref: str, images: dict[str, bytes]) -> Part:
-    """Read an image named by a suite row; the path must stay inside the suite file's folder."""
+    """Read an image named by a suite row; the path must stay inside the suite file's folder and
+    the file must not exceed max_image_bytes() (checked before reading)."""
     base = suite.resolve().parent
+    if "\0" in ref or len(ref) > 1024:
+        raise InputError(str(suite), line, "image", f"{ref[:80]!r}… is not a usable file name")
     rel = Path(ref)
     if rel.is_absolute() or ".." in rel.parts:
         raise InputError(str(suite), line, "image", f"{ref!r} must be a relative path inside {base}")
-    file = (base / rel).resolve()
-    if not file.is_relative_to(base):  # e.g. a symlink pointing out of the folder
-        raise InputError(str(suite), line, "image", f"{ref!r} resolves outside {base}")
-    if not file.is_file():
-        raise InputError(str(suite), line, "image", f"file not found: {file}")
-    data = file.read_bytes()
+    cap = max_image_bytes()
+    try:
+        file = (base / rel).resolve(strict=True)
+        if not file.is_relative_to(base):  # e.g. a symlink pointing out of the folder
+            raise InputError(str(suite), line, "image", f"{ref!r} resolves outside {base}")
+        if not file.is_file():
+            raise InputError(str(suite), line, "image", f"not a file: {file}")
+        size = file.stat().st_size
+        if size > cap:
+            raise InputError(str(suite), line, "image", f"{ref!r} is {size / 2**20:.1f} MiB, over the "
+                             f"{cap / 2**20:g} MiB limit per image (raise it with ${MAX_IMAGE_ENV})")
+        with file.open("rb") as fh:
+            data = fh.read(cap + 1)
+    except FileNotFoundError:
+        raise InputError(str(suite), line, "image", f"file not found: {base / rel}") from None
+    except (OSError, RuntimeError, ValueError) as exc:  # symlink loop, name too long, unreadable
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(str(suite), line, "image", f"cannot read {ref!r}: {reason}") from None
+    if len(data) > cap:  # grew after stat()
+        raise InputError(str(suite), line, "image", f"{ref!r} is over the {cap / 2**20:g} MiB limit per image")
     mime = sniff_mime(data)
     if mime is None:
         raise InputError(str(suite), line, "image", f"{ref!r} is not a PNG, JPEG, GIF or WebP image")

@@ -1,9 +1,15 @@
-"""Read rows from JSONL/CSV files, naming the file and line of anything malformed."""
+"""Read rows from JSONL/CSV files, naming the file and line of anything malformed.
+
+Whatever goes wrong while reading a file (unreadable, not UTF-8, a broken CSV quote, JSON nested
+too deeply, a number too long) is an InputError naming the file and the line; a byte-order mark
+is skipped."""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,32 +19,88 @@ from pydantic import BaseModel, ValidationError
 from mmsafe.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
+MAX_FIELD = 16 * 1024 * 1024  # one CSV cell; Python's default (128 KiB) is smaller than some prompts
+SUFFIXES = (".jsonl", ".ndjson", ".csv")
+
+
+def read_text(path: Path) -> str:
+    """The whole file as text (UTF-8, a BOM dropped); unreadable or non-UTF-8 is an InputError."""
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise InputError(str(path), None, None, "is a folder, not a file") from None
+    except FileNotFoundError:
+        raise InputError(str(path), None, None, "file not found") from None
+    except (OSError, ValueError) as exc:  # permission, symlink loop, NUL in the name…
+        raise InputError(str(path), None, None, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(str(path), line, None, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8") from None
 
 
 def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, row) from a .jsonl or .csv file; blank JSONL lines are skipped."""
-    if not path.is_file():
-        raise InputError(str(path), None, None, "file not found")
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            for row in reader:
-                yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}
-        return
-    if suffix not in (".jsonl", ".ndjson"):
+    if suffix not in SUFFIXES:
         raise InputError(str(path), None, None, f"unsupported file type {suffix!r}; use .jsonl or .csv")
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(str(path), n, None, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(row, dict):
-                raise InputError(str(path), n, None, f"expected a JSON object, got {type(row).__name__}")
-            yield n, row
+    text = read_text(path)
+    yield from (_csv_rows(path, text) if suffix == ".csv" else _jsonl_rows(path, text))
+
+
+def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    csv.field_size_limit(MAX_FIELD)
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    end = 0  # the last line of the previous row (or header): a row that fails starts on the next one
+    while True:
+        try:
+            if reader.fieldnames is not None and not end:  # reads the header
+                end = reader.line_num
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            start = end + 1
+            if "unexpected end of data" in str(exc):
+                raise InputError(str(path), start, None, "a quoted cell opened on this line is never closed") from None
+            if "field larger than field limit" in str(exc):
+                raise InputError(str(path), start, None, f"a cell is over {MAX_FIELD // 2**20} MiB") from None
+            raise InputError(str(path), start, None, f"not valid CSV ({exc})") from None
+        end = reader.line_num
+        yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+
+
+def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for n, line in enumerate(io.StringIO(text, newline=None), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line, parse_constant=_no_constant)
+        except json.JSONDecodeError as exc:
+            raise InputError(str(path), n, None, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except RecursionError:
+            raise InputError(str(path), n, None, "JSON nested too deeply") from None
+        except ValueError as exc:  # an integer too long to convert, NaN/Infinity
+            raise InputError(str(path), n, None, f"not valid JSON ({exc})") from None
+        if not isinstance(row, dict):
+            raise InputError(str(path), n, None, f"expected a JSON object, got {type(row).__name__}")
+        yield n, row
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def finite(value: Any) -> bool:
+    """True if no float inside `value` (nested lists and dicts included) is NaN or infinite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(finite(v) for v in value)
+    return True
 
 
 def validate_row(model: type[M], row: dict[str, Any], path: Path, line: int) -> M:
@@ -50,3 +112,5 @@ def validate_row(model: type[M], row: dict[str, Any], path: Path, line: int) -> 
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or None
         raise InputError(str(path), line, field, err["msg"]) from None
+    except (ValueError, TypeError, RecursionError) as exc:  # pydantic lets a few through (huge ints…)
+        raise InputError(str(path), line, None, f"{type(exc).__name__}: {exc}") from None

@@ -1,4 +1,8 @@
-"""Terminal leaderboard (rich tables) for one or more finished runs."""
+"""Terminal leaderboard (rich tables) for one or more finished runs.
+
+Every string that came from a file, a server or a run folder (model, judge, category, language,
+note, error reason) goes through `plain()`: printed as the literal text, never as markup, emoji
+codes or terminal escape sequences."""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+from mmsafe.errors import printable
 
 
 def pct(r: dict[str, Any]) -> str:
@@ -32,8 +39,8 @@ def leaderboard(results: list[dict[str, Any]]) -> Table:
             primary = name == res["primary_judge"]
             t.add_row(
                 str(rank) if primary else "",
-                escape(res["model"]) if primary else "",
-                escape(name),
+                plain(res["model"]) if primary else "",
+                plain(name),
                 pct(o["safe_rate"]),
                 pct(o["refusal_rate"]),
                 pct(o["over_refusal_rate"]),
@@ -45,27 +52,28 @@ def leaderboard(results: list[dict[str, Any]]) -> Table:
 
 def breakdown(res: dict[str, Any], by: str) -> Table:
     judge = res["primary_judge"]
-    t = Table(title=f"{res['model']} by {by} (judge: {judge})", title_justify="left")
+    t = Table(title=Text(f"{printable(res['model'])} by {by} (judge: {printable(str(judge))})", style="table.title"),
+              title_justify="left")
     for col in (by, "safe rate", "refusal rate", "over-refusal", "errors", "n"):
         t.add_column(col, no_wrap=True, justify="right" if col in ("errors", "n") else "left")
     for key, o in res["judges"][judge][f"by_{by}"].items():
-        t.add_row(escape(key), pct(o["safe_rate"]), pct(o["refusal_rate"]), pct(o["over_refusal_rate"]),
+        t.add_row(plain(key), pct(o["safe_rate"]), pct(o["refusal_rate"]), pct(o["over_refusal_rate"]),
                   str(o["error_rate"]["k"]), str(o["n"]))
     return t
 
 
 def console(stderr: bool = False) -> Console:
     """A console that keeps tables readable when piped (rich assumes 80 columns off a terminal)."""
-    c = Console(stderr=stderr)
+    c = Console(stderr=stderr, emoji=False)  # `:skull:` in a category stays the text `:skull:`
     if not c.is_terminal:
-        c = Console(stderr=stderr, width=120)
+        c = Console(stderr=stderr, emoji=False, width=120)
     return c
 
 
 def plain(text: str, limit: int = 160) -> str:
     """Untrusted text (model output, server error messages) made safe for a terminal: no control
     characters or escape sequences, no rich markup, bounded length."""
-    cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
+    cleaned = printable(str(text)).replace("\n", " ")
     return escape(cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…")
 
 
@@ -73,14 +81,14 @@ def print_report(results: list[dict[str, Any]], console: Console, details: bool 
     console.print(leaderboard(results))
     for res in results:
         if res.get("note"):
-            console.print(f"[dim]note on {escape(res['model'])}: {escape(res['note'])}[/dim]")
+            console.print(f"[dim]note on {plain(res['model'])}: {plain(res['note'], 500)}[/dim]")
         last = (res.get("invocations") or [{}])[-1]
         if last.get("status") not in (None, "finished"):
-            console.print(f"[yellow]warning[/yellow] {escape(res['model'])}: the last run on this folder is "
-                          f"'{last['status']}' (started {last.get('started')}): these numbers are partial; "
+            console.print(f"[yellow]warning[/yellow] {plain(res['model'])}: the last run on this folder is "
+                          f"'{plain(str(last['status']))}' (started {plain(str(last.get('started')))}): these numbers are partial; "
                           "rerun the same command to finish it")
         for e in res.get("top_errors", []):
-            console.print(f"[red]errors[/red] {escape(res['model'])}: {e['count']} × {plain(e['reason'] or '')}")
+            console.print(f"[red]errors[/red] {plain(res['model'])}: {e['count']} × {plain(e['reason'] or '')}")
     if details and len(results) == 1 and results[0]["primary_judge"]:
         console.print(breakdown(results[0], "category"))
         console.print(breakdown(results[0], "language"))

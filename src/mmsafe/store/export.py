@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from mmsafe.errors import UsageError
 from mmsafe.store.sqlite import Store
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -64,10 +65,19 @@ def export(folder: Path, fmt: str, output: TextIO | Path | None = None) -> tuple
         if output is not None and not isinstance(output, Path):
             return "-", write(rows, fmt, output)
         path = output or folder / f"cases.{fmt}"
+        if path.is_dir():
+            raise UsageError(f"--output {path} is a folder; give a file name")
+        if not path.parent.is_dir():
+            raise UsageError(f"--output {path}: folder {path.parent} not found")
         tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8", newline="") as fh:
-            n = write(rows, fmt, fh)
-        tmp.replace(path)
+        try:
+            with tmp.open("w", encoding="utf-8", newline="") as fh:
+                n = write(rows, fmt, fh)
+            tmp.replace(path)
+        except OSError as exc:  # read-only, disk full
+            raise UsageError(f"--output {path}: cannot write: {exc.strerror or exc}") from None
+        finally:
+            tmp.unlink(missing_ok=True)  # never leave half a file behind
         return str(path), n
     finally:
         store.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mmsafe.errors import UsageError
 from mmsafe.metrics.rates import Outcome
-from mmsafe.schema import Case, Generation, RunSpec, Verdict
+from mmsafe.schema import CONTENT_FIELDS, Case, Generation, RunSpec, Verdict, spec_diff
 from mmsafe.store.blobs import BlobStore
 from mmsafe.store.writer import Writer
 
@@ -44,23 +44,53 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def folder_error(folder: Path, exc: Exception) -> UsageError:
+    """An OS or SQLite failure on a run folder (read-only, disk full, not a folder), as a user error."""
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return UsageError(f"{folder}: cannot use this run folder: {reason}")
+
+
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, create: bool = True) -> None:
         self.path = path
         self._read = _connect(path)
-        self._read.executescript(SCHEMA)
+        try:
+            if not create:
+                self._check_run_db()
+            self._read.executescript(SCHEMA)
+        except BaseException:
+            self._read.close()
+            raise
         self._writer: Writer | None = None
         self.blobs = BlobStore(path.parent / "blobs")
 
     @classmethod
     def open(cls, folder: str | Path, create: bool = True) -> Store:
+        """Open DIR/run.db; with create, make the folder and the database if they are missing.
+        A database that is not an mmsafe run (empty, damaged, another program's) is a UsageError."""
         folder = Path(folder)
         db = folder / DB_NAME
         if not db.exists():
             if not create:
                 raise UsageError(f"{folder} holds no mmsafe run ({DB_NAME} not found)")
-            folder.mkdir(parents=True, exist_ok=True)
-        return cls(db)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise folder_error(folder, exc) from None
+        try:
+            return cls(db, create)
+        except sqlite3.OperationalError as exc:  # cannot open, read-only, disk full
+            raise folder_error(folder, exc) from None
+        except sqlite3.DatabaseError as exc:  # garbage where run.db should be
+            raise UsageError(f"{db}: not a readable mmsafe run database ({exc})") from None
+        except OSError as exc:
+            raise folder_error(folder, exc) from None
+
+    def _check_run_db(self) -> None:
+        tables = {t for (t,) in self._read.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" not in tables or self.spec() is None:
+            raise UsageError(f"{self.path} holds no mmsafe run (no run spec: the run never started, or "
+                             "the file is not an mmsafe run database)")
 
     # -- writing (off the event loop) ---------------------------------------------------
     @property
@@ -94,17 +124,16 @@ class Store:
     def bind_spec(self, spec: RunSpec) -> None:
         """Record the spec, or check that a resumed run asks for one whose answers it can reuse
         (only `--limit` may change: the run grows or shrinks over the same ordered cases)."""
-        row = self._read.execute("SELECT value FROM meta WHERE key='spec'").fetchone()
-        stored = RunSpec.model_validate_json(row[0]) if row else None
+        stored = self.spec()
+        if stored is not None:  # a run recorded before mmsafe hashed input files adopts today's hashes
+            stored = stored.model_copy(update={k: getattr(spec, k) for k in CONTENT_FIELDS if getattr(stored, k) is None})
         if stored is None or stored.digest() == spec.digest():
             with self._read:
                 self._read.execute("INSERT OR REPLACE INTO meta VALUES ('spec', ?)", (spec.model_dump_json(),))
                 self._read.execute("INSERT OR REPLACE INTO meta VALUES ('spec_hash', ?)", (spec.digest(),))
             return
-        diff = {k: (v, getattr(spec, k)) for k, v in stored if v != getattr(spec, k)}
-        shown = ", ".join(f"{k}: stored {a!r}, asked {b!r}" for k, (a, b) in diff.items())
         raise UsageError(
-            f"--out {self.path.parent} holds a different run ({shown}); "
+            f"--out {self.path.parent} holds a different run ({spec_diff(stored, spec)}); "
             "use a new --out folder, or the same flags to resume it"
         )
 
@@ -128,7 +157,12 @@ class Store:
 
     def spec(self) -> RunSpec | None:
         row = self._read.execute("SELECT value FROM meta WHERE key='spec'").fetchone()
-        return RunSpec.model_validate_json(row[0]) if row else None
+        if row is None:
+            return None
+        try:
+            return RunSpec.model_validate_json(row[0])
+        except ValueError as exc:
+            raise UsageError(f"{self.path}: the stored run spec is damaged ({str(exc)[:200]})") from None
 
     def set_meta(self, key: str, value: object) -> None:
         with self._read:
