@@ -162,7 +162,7 @@ class FakeOpenAI:
         if "[echo401]" in prompt:
             return 401, err("invalid_api_key", f"Incorrect API key provided: {auth}", "invalid_request_error"), {}
         if "[ansi401]" in prompt:
-            return 401, err("invalid_api_key", "\x1b[2J\x1b[31mbad key\x1b[0m [bold red]boom[/] :skull:", "auth"), {}
+            return 401, err("invalid_api_key", "\x1b]0;pwned\x07\x1b[2J\x1b[31mbad key\x1b[0m [bold red]boom[/] :skull:", "auth"), {}
         if "[echoauth]" in prompt and n == 1:
             return 500, err(None, f"upstream failed; request headers were Authorization: {auth}", "server_error"), {}
         if "[5xxpolicy]" in prompt:

@@ -164,6 +164,16 @@ def test_bad_base_url_is_refused_up_front(tmp_path, url):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e999"])
+def test_non_finite_retry_after_is_ignored(value):
+    from mmsafe.engine.retry import parse_retry_after
+    from mmsafe.targets.openai import _retry_after
+
+    assert parse_retry_after(value) is None
+    assert _retry_after({"retry-after-ms": value, "retry-after": value}) is None
+    assert _retry_after({"retry-after-ms": value, "retry-after": "2"}) == 2.0
+
+
 def test_retry_after_nan_is_ignored_not_fatal(tmp_path, fake_server):
     suite = write_suite(tmp_path / "s.jsonl", ["x", "[nanwait] hello"])
     r = _run(fake_server, suite, tmp_path / "run")
@@ -234,3 +244,11 @@ def test_ordinary_words_are_not_redacted(text):
     from mmsafe.redact import redact
 
     assert redact(text) == text
+
+
+def test_server_text_in_errors_reaches_the_terminal_as_plain_text(tmp_path, fake_server):
+    suite = write_suite(tmp_path / "s.jsonl", ["[ansi401] hi"])
+    r = _run(fake_server, suite, tmp_path / "run")
+    assert r.returncode == 2 and "401" in r.stderr
+    assert "\x1b" not in r.stderr + r.stdout and "\x07" not in r.stderr  # no escape sequence reaches the terminal
+    assert "[bold red]boom[/]" in r.stderr and ":skull:" in r.stderr  # markup and emoji codes stay literal

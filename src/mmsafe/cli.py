@@ -17,8 +17,10 @@ SIGTERM_EXIT = 128 + signal.SIGTERM  # 143, what a shell reports for a process e
 
 def _fail(exc: Exception) -> None:
     from mmsafe.errors import printable
+    from mmsafe.redact import redact
 
-    click.echo(f"mmsafe: error: {printable(str(exc))}", err=True)  # server and file text ends up in messages
+    # server and file text ends up in messages: no escape sequences, no secrets
+    click.echo(f"mmsafe: error: {printable(redact(str(exc)))}", err=True)
     sys.exit(getattr(exc, "exit_code", 2))
 
 

@@ -166,7 +166,7 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
         check_out(p.out)
         p.out.mkdir(parents=True, exist_ok=True)
         with RunLock(p.out):  # one `mmsafe run` per folder; released however this process ends
-            return await _run(opts, p, progress, lap)
+            return await _run(opts, p, progress, lap, warn)
     except (OSError, sqlite3.Error) as exc:  # read-only, disk full, a file where a folder should be
         raise folder_error(p.out, exc) from None
 
@@ -181,7 +181,7 @@ def check_out(out: Path) -> None:
                              "use a new or empty folder")
 
 
-async def _run(opts: RunOptions, p: Plan, progress, lap: Laps) -> dict[str, Any]:
+async def _run(opts: RunOptions, p: Plan, progress, lap: Laps, warn=lambda msg: None) -> dict[str, Any]:
     store = Store.open(p.out)
     try:
         store.bind_spec(p.spec)

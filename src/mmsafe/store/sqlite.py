@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mmsafe.errors import UsageError
+from mmsafe.redact import redact
 from mmsafe.metrics.rates import Outcome
 from mmsafe.schema import CONTENT_FIELDS, Case, Generation, RunSpec, Verdict, spec_diff
 from mmsafe.store.blobs import BlobStore
@@ -148,7 +149,8 @@ class Store:
     def end_run(self, run_id: int, status: str, error: str | None = None) -> None:
         """status: finished | interrupted | failed. A run killed outright stays 'running'."""
         with self._read:
-            self._read.execute("UPDATE runs SET finished=?, status=?, error=? WHERE id=?", (_now(), status, error, run_id))
+            self._read.execute("UPDATE runs SET finished=?, status=?, error=? WHERE id=?",
+                               (_now(), status, redact(error) if error else None, run_id))
 
     def invocations(self) -> list[dict]:
         cols = ("started", "finished", "status", "version", "judges", "error")
