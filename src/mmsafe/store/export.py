@@ -28,7 +28,9 @@ def case_rows(store: Store, judges: list[str]) -> Iterator[dict[str, Any]]:
             "language": case.language, "prompt": case.prompt,
             "images": " ".join(p.image_sha256 or "" for m in case.turns for p in m.parts if p.type == "image") or None,
             "output": g.text if g else None, "error": (g.error if g else "not generated"),
-            "provider_refusal": g.provider_refusal if g else None, "latency_s": g.latency_s if g else None,
+            "provider_refusal": g.provider_refusal if g else None,
+            "provider_message": g.provider_message if g else None,
+            "truncated_from": g.truncated_from if g else None, "latency_s": g.latency_s if g else None,
         }
         for j in judges:
             v = verdicts[j].get(case.id)
