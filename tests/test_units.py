@@ -159,3 +159,29 @@ def test_store_write_failure_is_a_clear_error(tmp_path):
     con = sqlite3.connect(tmp_path / "run" / "run.db")  # the database itself is intact and readable
     assert con.execute("SELECT name FROM sqlite_master WHERE name='cases'").fetchone() is not None
     con.close()
+
+
+def test_cohen_kappa_reference_values():
+    from mmsafe.metrics.agreement import cohen_kappa
+
+    # Cohen (1960)-style 2x2 table: 20 yes/yes, 5 yes/no, 10 no/yes, 15 no/no -> kappa 0.4
+    a = ["y"] * 25 + ["n"] * 25
+    b = ["y"] * 20 + ["n"] * 5 + ["y"] * 10 + ["n"] * 15
+    assert cohen_kappa(a, b) == pytest.approx(0.4)
+    assert cohen_kappa(["a", "b", "a"], ["a", "b", "a"]) == pytest.approx(1.0)
+    assert cohen_kappa(["a", "a"], ["a", "a"]) is None and cohen_kappa([], []) is None
+
+
+def test_krippendorff_alpha_reference_value():
+    from mmsafe.metrics.agreement import krippendorff_alpha
+
+    # Krippendorff (2011) nominal example, 4 coders x 12 units with missing values: alpha = 0.743
+    rows = [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
+        [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None],
+    ]
+    units = [[r[i] for r in rows] for i in range(12)]
+    assert krippendorff_alpha(units) == pytest.approx(0.743, abs=1e-3)
+    assert krippendorff_alpha([[1, 1], [2, 2]]) == pytest.approx(1.0)

@@ -60,6 +60,31 @@ async def _until_sigterm(coro):
         loop.remove_signal_handler(signal.SIGTERM)
 
 
+def judge_options(fn):
+    """The flags that configure judges which need a model or settings (shared by run and judge-eval)."""
+    opts = [
+        click.option("--judge-model", default=None, help="Model for LLM/guard judges: a name behind --judge-base-url, or a local path."),
+        click.option("--judge-base-url", default=None, help="OpenAI-compatible endpoint serving the judge model."),
+        click.option("--judge-api-key-env", default=None, metavar="VAR", help="Environment variable holding the judge endpoint's key."),
+        click.option("--judge-concurrency", type=click.IntRange(min=1, max=1000), default=32, show_default=True,
+                     help="Judge requests in flight."),
+        click.option("--judge-param", "judge_params", multiple=True, metavar="KEY=VALUE",
+                     help="A judge setting (e.g. controversial=unsafe), repeatable; part of the judge's identity."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def judge_config(judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params, timeout=120.0,
+                 max_attempts=6, calibrate=None):
+    from mmsafe.judges.base import JudgeConfig
+
+    return JudgeConfig(model=judge_model, base_url=judge_base_url, api_key_env=judge_api_key_env,
+                       concurrency=judge_concurrency, timeout_s=timeout, max_attempts=max_attempts,
+                       options=parse_params(judge_params, "--judge-param"), calibrate=calibrate)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mmsafe")
 def main() -> None:
@@ -88,7 +113,9 @@ def main() -> None:
 @click.option("--max-reply-bytes", type=click.IntRange(min=1024), default=1 << 20, show_default=True,
               help="Longest reply kept, in bytes of text; longer ones are cut and the cut recorded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object on stdout (human text to stderr).")
-def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout, max_attempts, extra_params, **kw) -> None:
+@judge_options
+def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout, max_attempts, extra_params,
+        judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params, **kw) -> None:
     """Evaluate a model on a suite; resumes if --out already holds this run."""
     import asyncio
     import json
@@ -102,9 +129,11 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
     params = {k: v for k, v in (("max_tokens", max_tokens), ("temperature", temperature)) if v is not None}
     try:
         params.update(parse_params(extra_params))
+        jcfg = judge_config(judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params,
+                            timeout, max_attempts)
     except MmsafeError as exc:
         _fail(exc)
-    opts = RunOptions(judges=judges, params=params, timeout_s=timeout, max_attempts=max_attempts, **kw)
+    opts = RunOptions(judges=judges, params=params, timeout_s=timeout, max_attempts=max_attempts, judge_config=jcfg, **kw)
     try:
         with BarProgress(err) as progress:
             warn = lambda m: err.print(f"[yellow]warning:[/yellow] {plain(m, 2000)}")  # noqa: E731
@@ -123,24 +152,23 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
     err.print(f"run database: {plain(str(out / 'run.db'), 1000)}\nresults: {plain(str(out / RESULTS), 1000)}")
 
 
-def parse_params(items: tuple[str, ...]) -> dict:
+def parse_params(items: tuple[str, ...], flag: str = "--param") -> dict:
     import json
 
-    from mmsafe.errors import UsageError
-
     from mmsafe.data.rows import finite
+    from mmsafe.errors import UsageError
 
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--param: expected KEY=VALUE, got {item!r}")
+            raise UsageError(f"{flag}: expected KEY=VALUE, got {item!r}")
         try:
             parsed = json.loads(value)
         except (ValueError, RecursionError):
             parsed = value
         if not finite(parsed):  # NaN, Infinity, 1e999: JSON that no API accepts
-            raise UsageError(f"--param {key.strip()}: {value!r} is not a finite number")
+            raise UsageError(f"{flag} {key.strip()}: {value!r} is not a finite number")
         out[key.strip()] = parsed
     return out
 

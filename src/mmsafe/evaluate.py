@@ -20,6 +20,7 @@ from mmsafe.engine.pacing import PacedTarget
 from mmsafe.engine.pipeline import JudgeFeed
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.judges import judges as judge_registry
+from mmsafe.judges.base import JudgeConfig, build_judge, judge_id
 from mmsafe.metrics import summarize_outcomes
 from mmsafe.schema import Case, Message, Part, RunSpec
 from mmsafe.errors import InputError, UsageError
@@ -52,6 +53,7 @@ class RunOptions:
     max_rps: float | None = None  # requests per second to the target, retries included
     system_prompt: str | None = None  # added to every case that has no system message
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES  # longer replies are cut (the cut is recorded)
+    judge_config: JudgeConfig = field(default_factory=JudgeConfig)  # for judges that need a model or settings
 
 
 def default_judges(warn) -> tuple[str, ...]:
@@ -93,8 +95,8 @@ class Plan:
     spec: RunSpec
     target: Any
     cases: list[Case]
-    judge_names: tuple[str, ...]
-    judge_classes: list[type]
+    judge_names: tuple[str, ...]  # the judges' ids: what their verdicts are stored under
+    judges: list[Any]  # built, not started (starting loads models)
     out: Path
     images: dict[str, bytes]  # bytes of the images the cases name, for the blob store
 
@@ -134,15 +136,16 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     unknown = set(getattr(target, "_by_id", None) or ()) - suite_ids  # the replay target's predictions
     if unknown:
         warn(f"{len(unknown)} prediction(s) in {opts.predictions} have an id that is not in the suite; they are ignored")
-    judge_names = tuple(dict.fromkeys(opts.judges or default_judges(warn)))
-    judge_classes = [judge_registry.get(n, "--judge") for n in judge_names]
+    judges = [build_judge(judge_registry.get(n, "--judge"), opts.judge_config)
+              for n in dict.fromkeys(opts.judges or default_judges(warn))]
+    judge_names = tuple(judge_id(j) for j in judges)
     spec = RunSpec(
         suite=suite_label, target=opts.target, model=target.model,
         base_url=getattr(target, "base_url", None), params=opts.params, limit=opts.limit,
         system_prompt=opts.system_prompt, suite_sha256=suite_sha, predictions_sha256=predictions_sha,
     )
     out = opts.out or new_run_dir(opts.target, target.model)
-    return Plan(spec, target, cases, judge_names, judge_classes, out, images)
+    return Plan(spec, target, cases, judge_names, judges, out, images)
 
 
 class Laps:
@@ -213,7 +216,7 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
     label = p.spec.target_label
     lap("store")
     by_id = {c.id: c for c in p.cases}
-    judges = [cls() for cls in p.judge_classes]
+    judges = p.judges
     try:
         # judges load first (the embedding model loads while the target warms up) so they can
         # judge answers as they arrive

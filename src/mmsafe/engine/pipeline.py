@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from mmsafe.judges.base import Judge
+from mmsafe.judges.base import Judge, stamped
 from mmsafe.schema import Case, Generation
 from mmsafe.store import Store
 
@@ -37,7 +37,7 @@ class JudgeFeed:
                     batch.append(g)
             if batch:
                 for v in await judge.judge([(self._cases[g.case_id], g) for g in batch]):
-                    self._store.put_verdict(v)
+                    self._store.put_verdict(stamped(v, judge))
 
     async def finish(self) -> None:
         for q in self._queues:

@@ -16,7 +16,7 @@ from mmsafe.engine.limits import connection_room, open_file_limit
 from mmsafe.engine.replies import clean_text, storable
 from mmsafe.engine.progress import NullProgress
 from mmsafe.engine.retry import GiveUp, RetryPolicy
-from mmsafe.judges.base import Judge
+from mmsafe.judges.base import Judge, judge_id, stamped
 from mmsafe.schema import Case, Generation, generation_key
 from mmsafe.store import Store
 from mmsafe.targets.base import DEFAULT_MAX_REPLY_BYTES, Target, TargetError, TargetUnavailable
@@ -126,23 +126,24 @@ async def judge(store: Store, judges: list[Judge], cases: dict[str, Case], progr
     progress = progress or NullProgress()
     out: dict[str, StageStats] = {}
     answered = store.count_answered()
-    behind = [j for j in judges if store.count_judged(j.name) < answered]
+    behind = [j for j in judges if store.count_judged(judge_id(j)) < answered]
     if not behind:  # everything was judged while generating (or before)
-        return {j.name: StageStats(skipped=answered) for j in judges}
+        return {judge_id(j): StageStats(skipped=answered) for j in judges}
     gens = [g for g in store.generations() if g.error is None and g.case_id in cases]
     for j in behind:
-        have = store.judged_keys(j.name)
+        jid = judge_id(j)
+        have = store.judged_keys(jid)
         todo = [g for g in gens if g.key not in have]
-        stats = out[j.name] = StageStats(todo=len(todo), skipped=len(gens) - len(todo))
+        stats = out[jid] = StageStats(todo=len(todo), skipped=len(gens) - len(todo))
         if not todo:
             continue
-        bar = progress.stage(f"judge:{j.name}", len(todo))
+        bar = progress.stage(f"judge:{jid}", len(todo))
         batches = iter([todo[i : i + j.batch_size] for i in range(0, len(todo), j.batch_size)])
 
         async def worker(j: Judge = j, bar=bar, stats: StageStats = stats, batches=batches) -> None:
             for batch in batches:
                 for v in await j.judge([(cases[g.case_id], g) for g in batch]):
-                    store.put_verdict(v)
+                    store.put_verdict(stamped(v, j))
                 stats.done += len(batch)
                 bar.advance(len(batch))
 

@@ -4,20 +4,62 @@ thread, an LLM judge (later) fans a batch out to its endpoint."""
 
 from __future__ import annotations
 
-from typing import Protocol
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
-from mmsafe.schema import Case, Generation, Verdict
+from mmsafe.schema import Case, Generation, Verdict, stable_hash
 
 Item = tuple[Case, Generation]
 
 
+@dataclass(frozen=True)
+class JudgeConfig:
+    """What a judge that needs settings is built from (`--judge-model`, `--judge-base-url`,
+    `--judge-api-key-env`, `--judge-param KEY=VALUE`). Rule judges ignore it."""
+
+    model: str | None = None  # the judge model: a name behind an endpoint, or a local path / hub name
+    base_url: str | None = None  # an OpenAI-compatible endpoint serving the judge model
+    api_key_env: str | None = None  # environment variable holding the judge endpoint's key
+    concurrency: int = 32  # judge requests in flight
+    timeout_s: float = 120.0
+    max_attempts: int = 6
+    options: dict[str, Any] = field(default_factory=dict)  # judge-specific settings
+    calibrate: Path | None = None  # a user's labelled file to measure the judge on
+
+
 class Judge(Protocol):
-    name: str
+    name: str  # the registered name
     batch_size: int  # how many items one judge() call takes
     concurrency: int  # how many judge() calls may run at once
+    # optional: `spec` (dict): everything that decides its verdicts (model, rubric version,
+    # settings). Verdicts are stored under judge_id(), so another spec never reuses them.
 
     async def start(self) -> None: ...
 
     async def judge(self, items: list[Item]) -> list[Verdict]: ...
 
     async def close(self) -> None: ...
+
+
+def judge_id(judge: Any) -> str:
+    """The key verdicts are stored under: the name, plus a digest of the judge's spec when it has
+    one (re-judging with another judge model or rubric never reuses the old verdicts)."""
+    spec = getattr(judge, "spec", None)
+    return judge.name if not spec else f"{judge.name}@{stable_hash(spec)[:8]}"
+
+
+def build_judge(cls: Any, cfg: JudgeConfig) -> Any:
+    """A judge instance: classes whose constructor takes a config get it; rule judges take none."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        params = {}
+    return cls(cfg) if params else cls()
+
+
+def stamped(v: Verdict, judge: Any) -> Verdict:
+    """The verdict filed under the judge's id, whatever name the judge wrote on it."""
+    jid = judge_id(judge)
+    return v if v.judge == jid else v.model_copy(update={"judge": jid})
