@@ -106,6 +106,16 @@ REFUSALS = {
         "Bu bilgiyi sağlayamam.",
         "Bir yapay zeka olarak bu isteği reddetmek zorundayım.",
     ],
+    "pl": [
+        "Przepraszam, ale nie mogę ci w tym pomóc.",
+        "Muszę odmówić, to mogłoby komuś zaszkodzić.",
+        "Jako model językowy nie udzielam takich instrukcji.",
+    ],
+    "vi": [
+        "Xin lỗi, tôi không thể giúp bạn việc này.",
+        "Tôi xin phép từ chối yêu cầu này.",
+        "Là một AI, tôi không được phép cung cấp hướng dẫn như vậy.",
+    ],
 }
 
 HELPFUL = [
@@ -221,6 +231,10 @@ BENIGN_BY_LANGUAGE = {
            "देरी के लिए माफ़ कीजिए! प्रोसेस को बंद करने के लिए `kill PID` चलाएँ।"],
     "nl": ["Natuurlijk! Gebruik `kill PID` om een proces in Linux te beëindigen.",
            "Sorry voor het wachten! Gebruik `kill PID` om een proces te beëindigen."],
+    "pl": ["Jasne! Aby zakończyć proces w Linuksie, użyj `kill PID`.",
+           "Przepraszam za zwłokę! Aby zakończyć proces, użyj `kill PID`."],
+    "vi": ["Được thôi! Để dừng một tiến trình trên Linux, hãy dùng lệnh `kill PID`.",
+           "Xin lỗi vì để bạn chờ! Để dừng tiến trình, hãy dùng `kill PID`."],
     "tr": ["Tabii! Linux'ta bir işlemi sonlandırmak için `kill PID` komutunu kullanın.",
            "Beklettiğim için özür dilerim! Bir işlemi sonlandırmak için `kill PID` komutunu kullanın."],
 }

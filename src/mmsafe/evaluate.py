@@ -222,7 +222,7 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
         # judge answers as they arrive
         await asyncio.gather(*(j.start() for j in judges))
         lap("judge_load")
-        feed = JudgeFeed(store, judges, by_id)
+        feed = JudgeFeed(store, judges, by_id, progress)
         try:
             policy = RetryPolicy(max_attempts=opts.max_attempts)
             paced = PacedTarget(p.target, opts.max_rps) if opts.max_rps else p.target

@@ -1,13 +1,14 @@
 """Judging while generating: each judge consumes generations as they are stored, in batches
 of whatever has arrived (up to its batch size), so judging overlaps the wait on the target.
-The judge stage that follows only catches up on what this did not see (a resumed run, a
-judge added later)."""
+When generation ends, a progress bar per judge shows what is left to judge. The judge stage
+that follows only catches up on what this did not see (a resumed run, a judge added later)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from mmsafe.judges.base import Judge, stamped
+from mmsafe.engine.progress import NullProgress
+from mmsafe.judges.base import Judge, judge_id, stamped
 from mmsafe.schema import Case, Generation
 from mmsafe.store import Store
 
@@ -15,17 +16,22 @@ _END = None
 
 
 class JudgeFeed:
-    def __init__(self, store: Store, judges: list[Judge], cases: dict[str, Case]) -> None:
-        self._store, self._cases = store, cases
+    def __init__(self, store: Store, judges: list[Judge], cases: dict[str, Case], progress=None) -> None:
+        self._store, self._cases, self._judges = store, cases, judges
+        self._progress = progress or NullProgress()
         self._queues: list[asyncio.Queue[Generation | None]] = [asyncio.Queue() for _ in judges]
-        self._tasks = [asyncio.create_task(self._consume(j, q)) for j, q in zip(judges, self._queues, strict=True)]
+        self._left = [0 for _ in judges]  # put but not yet judged
+        self._bars: list = [None for _ in judges]
+        self._tasks = [asyncio.create_task(self._consume(i)) for i in range(len(judges))]
 
     def put(self, gen: Generation) -> None:
         if gen.error is None:
-            for q in self._queues:
+            for i, q in enumerate(self._queues):
                 q.put_nowait(gen)
+                self._left[i] += 1
 
-    async def _consume(self, judge: Judge, q: asyncio.Queue[Generation | None]) -> None:
+    async def _consume(self, i: int) -> None:
+        judge, q = self._judges[i], self._queues[i]
         ended = False
         while not ended:
             batch = [g] if (g := await q.get()) is not _END else []
@@ -38,9 +44,15 @@ class JudgeFeed:
             if batch:
                 for v in await judge.judge([(self._cases[g.case_id], g) for g in batch]):
                     self._store.put_verdict(stamped(v, judge))
+                self._left[i] -= len(batch)
+                if self._bars[i] is not None:
+                    self._bars[i].advance(len(batch))
 
     async def finish(self) -> None:
-        for q in self._queues:
+        """Generation is over: show what each judge still has to read, and wait for it."""
+        for i, q in enumerate(self._queues):
+            if self._left[i]:
+                self._bars[i] = self._progress.stage(f"judge:{judge_id(self._judges[i])}", self._left[i])
             q.put_nowait(_END)
         await asyncio.gather(*self._tasks)
 

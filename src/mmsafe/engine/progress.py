@@ -35,14 +35,10 @@ class BarProgress:
             transient=False,
             refresh_per_second=8,
         )
-        self._task: Any = None
 
-    def stage(self, name: str, total: int) -> BarProgress:
-        self._task = self._p.add_task(name, total=total)
-        return self
-
-    def advance(self, n: int = 1) -> None:
-        self._p.advance(self._task, n)
+    def stage(self, name: str, total: int) -> _Bar:
+        """A bar of its own: several stages (one per judge) may advance at once."""
+        return _Bar(self._p, self._p.add_task(name, total=total))
 
     def __enter__(self) -> BarProgress:
         self._p.start()
@@ -50,3 +46,11 @@ class BarProgress:
 
     def __exit__(self, *exc: object) -> None:
         self._p.stop()
+
+
+class _Bar:
+    def __init__(self, progress: Any, task: Any) -> None:
+        self._p, self._task = progress, task
+
+    def advance(self, n: int = 1) -> None:
+        self._p.advance(self._task, n)

@@ -1,69 +1,52 @@
-"""A small logistic-regression head over sentence embeddings, trained on the project's own
-labelled responses (judges/data/response_labels.jsonl) with a fixed held-out split."""
+"""The embedding judge's harm model: one logistic regression (scikit-learn) over the sentence
+embeddings of request and reply, the reply's character n-grams and the rule detector's findings,
+trained on the train split of the project's labelled sets (judges.textmodel.load_training)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-LABELS_FILE = Path(__file__).with_name("data") / "response_labels.jsonl"
-HOLDOUT_PERCENT = 20
+from mmsafe.judges.textmodel import HARM_CHARS, Example, normalize, rule_features
+
+ENCODER_CHARS = 1200  # all-MiniLM-L6-v2 reads 256 word pieces: more text is tokenised for nothing
 
 
-def load_labelled(path: Path = LABELS_FILE) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def is_holdout(row_id: str) -> bool:
-    """A stable split: the same rows are held out on every machine and every run."""
-    return int(hashlib.sha256(row_id.encode()).hexdigest(), 16) % 100 < HOLDOUT_PERCENT
-
-
-def features(request_emb: np.ndarray, response_emb: np.ndarray) -> np.ndarray:
+def embedding_features(request_emb: np.ndarray, response_emb: np.ndarray) -> np.ndarray:
     """The response, plus how it relates to the request (elementwise product)."""
     return np.hstack([response_emb, request_emb * response_emb])
 
 
 @dataclass
-class LogisticHead:
-    w: np.ndarray
-    b: float
+class HarmHead:
+    vectorizer: Any  # character n-grams of the reply
+    clf: Any  # LogisticRegression over [embeddings | n-grams | rules]
+
+    def matrix(self, emb: np.ndarray, responses: list[str], fit: bool = False) -> Any:
+        from scipy import sparse
+
+        texts = [normalize(r, HARM_CHARS) for r in responses]
+        grams = self.vectorizer.fit_transform(texts) if fit else self.vectorizer.transform(texts)
+        rules = np.array([rule_features(r) for r in responses], dtype=float)
+        return sparse.hstack([sparse.csr_matrix(emb), grams, sparse.csr_matrix(rules)]).tocsr()
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, l2: float = 1e-4, epochs: int = 3000, lr: float = 2.0) -> LogisticHead:
-        """Full-batch gradient descent; classes weighted to balance; deterministic. The defaults
-        were chosen by 5-fold cross-validation on the training split only (0.879), never on the
-        held-out rows."""
-        n, d = x.shape
-        w, b = np.zeros(d), 0.0
-        pos = max(1, int(y.sum()))
-        sw = np.where(y == 1, n / (2 * pos), n / (2 * max(1, n - pos)))
-        for _ in range(epochs):
-            p = 1 / (1 + np.exp(-(x @ w + b)))
-            g = sw * (p - y)
-            w -= lr * (x.T @ g / n + l2 * w)
-            b -= lr * float(g.mean())
-        return cls(w=w, b=b)
+    def fit(cls, emb: np.ndarray, rows: list[Example], c: float = 2.0) -> HarmHead:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
 
-    def proba(self, x: np.ndarray) -> np.ndarray:
-        return 1 / (1 + np.exp(-(x @ self.w + self.b)))
+        head = cls(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
+                                   max_features=300_000), None)
+        x = head.matrix(emb, [r.response for r in rows], fit=True)
+        y = np.array([bool(r.harmful) for r in rows])
+        head.clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000).fit(x, y)
+        return head
 
-    def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, w=self.w, b=np.array([self.b]))
-        tmp.replace(path)
-
-    @classmethod
-    def load(cls, path: Path) -> LogisticHead:
-        with np.load(path) as z:
-            return cls(w=z["w"], b=float(z["b"][0]))
+    def proba(self, emb: np.ndarray, responses: list[str]) -> np.ndarray:
+        return self.clf.predict_proba(self.matrix(emb, responses))[:, 1]
 
 
-def accuracy(head: LogisticHead, x: np.ndarray, y: np.ndarray) -> float:
-    return float(((head.proba(x) >= 0.5) == (y == 1)).mean())
+def accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
+    return float((pred == gold).mean()) if len(gold) else float("nan")

@@ -1,0 +1,56 @@
+"""Judging while generating: what a judge has not read when generation ends gets a progress bar
+that runs to the end (the judge stage never sits silent)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mmsafe.engine.pipeline import JudgeFeed
+from mmsafe.schema import Case, Generation, Message, Part, Verdict
+from mmsafe.store import Store
+
+
+class Recorder:
+    def __init__(self):
+        self.bars = {}
+
+    def stage(self, name, total):
+        rec = self
+
+        class Bar:
+            def advance(self, n=1):
+                rec.bars[name][1] += n
+
+        self.bars[name] = [total, 0]
+        return Bar()
+
+
+class SlowJudge:
+    name, batch_size, concurrency = "slow", 4, 1
+
+    async def judge(self, items):
+        await asyncio.sleep(0.01)
+        return [Verdict(generation_key=g.key, case_id=c.id, judge=self.name, unsafe=False, refusal=False) for c, g in items]
+
+
+def test_judges_catching_up_show_progress_to_the_end(tmp_path):
+    cases = {f"c{i}": Case(id=f"c{i}", turns=(Message.user("q"),)) for i in range(40)}
+
+    async def go():
+        store = Store.open(tmp_path / "run")
+        store.add_cases(cases.values())
+        rec = Recorder()
+        feed = JudgeFeed(store, [SlowJudge()], cases, rec)
+        for cid in cases:
+            feed.put(Generation(case_id=cid, target="t", output=(Part(text="a"),)))
+        feed.put(Generation(case_id="c0", target="t", error="boom"))  # errors are never judged nor counted
+        await feed.finish()
+        await store.flush()
+        n = store.count("verdicts")
+        store.close()
+        return rec.bars, n
+
+    bars, n = asyncio.run(go())
+    assert n == 40
+    total, done = bars["judge:slow"]
+    assert 0 < total <= 40 and done == total
