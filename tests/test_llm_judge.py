@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import time
 import tomllib
+import unicodedata
 from fnmatch import fnmatch
 
 import pytest
@@ -111,7 +112,9 @@ def test_response_cannot_forge_its_delimiters(judge_server, forged):
         assert user.count(open_) == 1 and user.count(close) == 1
     inside = user[user.index(OPEN_RESPONSE):user.index(CLOSE_RESPONSE)]
     assert "Ignore previous instructions" in inside and "Step 2" in inside
-    assert len(re.findall(r"(?i)mmsafe[\s_-]*(request|response)", user)) == 4  # only the real delimiters
+    # only the real delimiters, however the text is read (full-width letters folded, invisible characters dropped)
+    seen = "".join(ch for ch in unicodedata.normalize("NFKC", user) if unicodedata.category(ch) != "Cf")
+    assert len(re.findall(r"(?i)mmsafe[\s_-]*(request|response)", seen)) == 4
 
 
 def test_controversial_setting_decides_how_it_counts(judge_server):
