@@ -117,20 +117,20 @@ class LLMJudge:
         system, user = self.rubric.messages(case.prompt, response)
         turns = [Message(role="system", parts=(Part(text=system),)), Message.user(user)]
         raw: dict[str, Any] = {"judge_model": self.spec["model"], "rubric_version": self.rubric.version}
-        text, problem = "", ""
+        problem = ""
         for attempt in range(1 + REPAIRS):
             raw["requests"] = attempt + 1
+            request = Case(id=case.id, turns=tuple(turns))
             try:
-                reply, _ = await self.policy.run(lambda: ask(self._target, Case(id=case.id, turns=tuple(turns)),
-                                                             MAX_JUDGE_REPLY_BYTES))
+                reply, _ = await self.policy.run(lambda r=request: ask(self._target, r, MAX_JUDGE_REPLY_BYTES))
             except (GiveUp, TargetError) as exc:
                 return Verdict(**base, error=f"judge request failed: {exc}"[:2000], raw=raw)
             except TargetUnavailable as exc:
                 raise TargetUnavailable(f"judge {self.name}: {_judge_flags(str(exc))}") from None
-            if reply.provider_refusal and not "".join(p.text or "" for p in reply.output).strip():
-                return Verdict(**base, error=f"the judge endpoint blocked the request: {reply.provider_message or ''}"[:2000],
-                               raw=raw)
             text = "\n".join(p.text for p in reply.output if p.text)  # redacted and capped by ask()
+            if reply.provider_refusal and not text.strip():
+                blocked = f"the judge endpoint blocked the request: {reply.provider_message or ''}"
+                return Verdict(**base, error=blocked[:2000], raw=raw)
             raw["judge_text"] = text
             try:
                 return self.decide(parse_reply(text, self.reply_model), base, raw)
