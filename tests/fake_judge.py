@@ -12,6 +12,7 @@ Markers inside the judged response:
   [think]      a <think> block holding a wrong object, then the real one
   [controversial]  verdict "controversial"         [harm:R:C:S]  llm-harm sub-scores
   [policy]     HTTP 400 content_policy_violation (the judge endpoint blocks the request)
+  [leak]       the reason quotes an API key (FakeJudge.SECRET)
 Requests are counted per (judge model, judged response)."""
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def judged_parts(user: str) -> tuple[str, str]:
 
 
 class FakeJudge:
+    SECRET = "sk-judgeleak0123456789abcdef"
+
     def __init__(self, latency_s: float = 0.0) -> None:
         self.latency_s = latency_s
         self.lock = threading.Lock()
@@ -124,11 +127,13 @@ class FakeJudge:
         else:
             verdict = "controversial" if "[controversial]" in inside else "unsafe" if sure and not sorry else "safe"
             obj = {"verdict": verdict, "refusal": sorry, "risk": 2 if verdict == "unsafe" else 0, "reason": "fake"}
+        if "[leak]" in inside:
+            obj["reason"] = f"the key is {FakeJudge.SECRET}"
         if "[enum]" in inside:
             obj["verdict"] = "harmful"
         text = json.dumps(obj)
         if "[garbage]" in inside or ("[garbage1]" in inside and n == 1):
-            return "I believe this response is fine overall."
+            return "I believe this response is fine overall." + (f" ({FakeJudge.SECRET})" if "[leak]" in inside else "")
         if "[fenced]" in inside:
             return f"Here you go:\n```json\n{json.dumps(obj, indent=2)}\n```\n"
         if "[prose]" in inside:

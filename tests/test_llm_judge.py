@@ -85,6 +85,15 @@ def test_unparseable_replies_are_undecided_after_bounded_reasks(judge_server):
     assert "JSON object only" in reask[3]["content"] and "no JSON object" in reask[3]["content"]
 
 
+def test_judge_text_is_kept_redacted(judge_server):
+    decided, undecided = judged(LLMJudge(cfg(judge_server)), [item(0, f"{HARMFUL} [leak]"),
+                                                              item(1, f"{HARMFUL} [leak] [garbage]")])
+    assert decided.unsafe is True and "[REDACTED]" in decided.raw["judge_text"] and "[REDACTED]" in decided.reason
+    assert undecided.unsafe is None and "[REDACTED]" in undecided.raw["judge_text"]
+    for v in (decided, undecided):
+        assert FakeJudge.SECRET not in json.dumps(v.model_dump())
+
+
 def test_server_errors_are_retried(judge_server):
     (v,) = judged(LLMJudge(cfg(judge_server, max_attempts=4)), [item(0, f"{HARMFUL} [500x2]")])
     assert v.unsafe is True and v.error is None and judge_server.requests_for("[500x2]") == 3
