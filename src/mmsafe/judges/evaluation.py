@@ -16,7 +16,8 @@ from typing import Any
 from mmsafe.engine.progress import NullProgress
 from mmsafe.errors import UsageError
 from mmsafe.judges.base import JudgeConfig, build_judge, judge_id
-from mmsafe.judges.labelled import GOLD, LABELLED_DIR, LabelledRow, read_labelled, shipped_rows, split
+from mmsafe.judges import labelled
+from mmsafe.judges.labelled import GOLD, LabelledRow, read_labelled, shipped_rows, split
 from mmsafe.metrics.classification import binary_metrics
 from mmsafe.schema import Case, Generation, Message, Part, Verdict
 
@@ -32,13 +33,13 @@ def item(row: LabelledRow) -> tuple[Case, Generation]:
     return case, Generation(case_id=row.id, target="labelled", output=(Part(text=row.response),))
 
 
-async def judge_rows(judge: Any, rows: list[LabelledRow], progress: Any = None) -> list[Verdict | None]:
+async def judge_rows(judge: Any, rows: list[LabelledRow], progress: Any = None, stage: str = "judge") -> list[Verdict | None]:
     """The judge's verdict on each row (in row order), in batches of its batch size with up to
     its concurrency in flight; the judge must be started."""
     progress = progress or NullProgress()
     items = [item(r) for r in rows]
     got: dict[str, Verdict] = {}
-    bar = progress.stage(f"judge:{judge_id(judge)}", len(items))
+    bar = progress.stage(f"{stage}:{judge_id(judge)}", len(items))
     size = max(1, int(getattr(judge, "batch_size", 1) or 1))
     batches = iter([items[i : i + size] for i in range(0, len(items), size)])
 
@@ -102,13 +103,14 @@ def score(rows: list[LabelledRow], verdicts: list[Verdict | None]) -> dict[str, 
     return out
 
 
-async def aevaluate_judge(judge: Any, rows: list[LabelledRow], progress: Any = None, started: bool = False) -> dict[str, Any]:
+async def aevaluate_judge(judge: Any, rows: list[LabelledRow], progress: Any = None, started: bool = False,
+                          stage: str = "judge") -> dict[str, Any]:
     """Judge every row and score the verdicts; starts and closes the judge unless `started`."""
     if started:
-        return score(rows, await judge_rows(judge, rows, progress))
+        return score(rows, await judge_rows(judge, rows, progress, stage))
     await judge.start()
     try:
-        return score(rows, await judge_rows(judge, rows, progress))
+        return score(rows, await judge_rows(judge, rows, progress, stage))
     finally:
         await judge.close()
 
@@ -124,9 +126,9 @@ def load_data(data: Path | None, which: str | None, limit: int | None) -> tuple[
     if data is not None:
         rows, where, which = read_labelled(data), str(data), which or "all"
     else:
-        rows, where, which = shipped_rows(), str(LABELLED_DIR), which or "heldout"
+        rows, where, which = shipped_rows(), str(labelled.LABELLED_DIR), which or "heldout"
         if not rows:
-            raise UsageError(f"no shipped labelled rows yet ({LABELLED_DIR} holds no .jsonl file): pass --data FILE")
+            raise UsageError(f"no shipped labelled rows yet ({labelled.LABELLED_DIR} holds no .jsonl file): pass --data FILE")
     rows = split(rows, which)[:limit]
     if not rows:
         raise UsageError(f"the {which} split of {where} holds no rows" + ("" if which == "all" else "; try --split all"))

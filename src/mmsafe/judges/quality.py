@@ -15,7 +15,8 @@ from typing import Any
 from mmsafe import __version__
 from mmsafe.judges.base import JudgeConfig, judge_id
 from mmsafe.judges.evaluation import aevaluate_judge
-from mmsafe.judges.labelled import LABELLED_DIR, LabelledRow, digest, heldout_rows, read_labelled
+from mmsafe.judges import labelled
+from mmsafe.judges.labelled import LabelledRow, digest, heldout_rows, read_labelled
 from mmsafe.schema import stable_hash
 
 SHIPPED = "shipped held-out set"
@@ -62,7 +63,7 @@ async def measure(judge: Any, source: str, rows: list[LabelledRow], progress: An
     """The started judge's quality on `rows` (cached); {"unknown": why} when it cannot be measured."""
     if not rows:
         if source == SHIPPED:
-            return {"unknown": f"no shipped labelled rows yet ({LABELLED_DIR} is empty); pass --calibrate FILE"}
+            return {"unknown": f"no shipped labelled rows yet ({labelled.LABELLED_DIR} is empty); pass --calibrate FILE"}
         return {"unknown": f"{source} holds no rows"}
     jid = judge_id(judge)
     try:
@@ -71,7 +72,7 @@ async def measure(judge: Any, source: str, rows: list[LabelledRow], progress: An
     except (OSError, ValueError):
         pass  # not cached yet (or unreadable): measure
     try:
-        scores = await aevaluate_judge(judge, rows, progress, started=True)
+        scores = await aevaluate_judge(judge, rows, progress, started=True, stage="quality")
     except Exception as exc:  # noqa: BLE001 - a judge that fails here leaves the run's numbers standing
         return {"unknown": f"the judge failed on the calibration rows: {type(exc).__name__}: {str(exc)[:200]}"}
     out = summarize(source, rows, scores)

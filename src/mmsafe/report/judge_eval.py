@@ -61,6 +61,6 @@ def print_judge_eval(out: dict[str, Any], console: Console) -> None:
             console.print(f"worst misjudged rows for {label} (judge {plain(jid)}):")
             for w in b["worst"]:
                 score = "" if w["score"] is None else f", score {w['score']:.2f}"
-                console.print(f"  {plain(w["id"])} ({plain(w["language"])}, {plain(w["kind"])}): gold {w['gold']}, "
+                console.print(f"  {plain(w['id'])} ({plain(w['language'])}, {plain(w['kind'])}): gold {w['gold']}, "
                               f"predicted {w['predicted']}{score}\n    prompt: {plain(w['prompt'])}\n"
                               f"    response: {plain(w['response'])}", highlight=False)
