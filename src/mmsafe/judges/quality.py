@@ -30,7 +30,7 @@ def calibration(cfg: JudgeConfig) -> tuple[str, list[LabelledRow]]:
     return SHIPPED, heldout_rows()
 
 
-def _label(block: dict[str, Any] | None, n_rows: int) -> dict[str, Any]:
+def _label(block: dict[str, Any] | None) -> dict[str, Any]:
     if block is None:
         return {"unknown": "the judge does not predict it, or no calibration row carries it"}
     if block["n"] == 0:
@@ -43,10 +43,10 @@ def summarize(source: str, rows: list[LabelledRow], scores: dict[str, Any]) -> d
     """The quality block from judge-eval's scores."""
     out: dict[str, Any] = {"source": source, "n": len(rows)}
     for label, key in LABELS.items():
-        out[label] = _label(scores.get(key), len(rows))
+        out[label] = _label(scores.get(key))
     langs = sorted({r.language for r in rows})
     out["by_language"] = {
-        lang: {label: _label((scores.get(key) or {}).get("by_language", {}).get(lang), len(rows))
+        lang: {label: _label((scores.get(key) or {}).get("by_language", {}).get(lang))
                for label, key in LABELS.items()}
         for lang in langs
     }
@@ -88,7 +88,7 @@ async def measure(judge: Any, source: str, rows: list[LabelledRow], progress: An
 def shown(quality: dict[str, Any] | None, languages: set[str]) -> dict[str, Any]:
     """The block a run's results show: by_language kept only for the run's languages."""
     if not quality:
-        return {"unknown": "not measured: this run folder was judged before judge quality was recorded; "
+        return {"unknown": "not measured for this run folder (its run did not finish, or predates judge quality); "
                            "run the same command again to measure it"}
     if "unknown" in quality:
         return quality
