@@ -113,9 +113,11 @@ def main() -> None:
 @click.option("--max-reply-bytes", type=click.IntRange(min=1024), default=1 << 20, show_default=True,
               help="Longest reply kept, in bytes of text; longer ones are cut and the cut recorded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object on stdout (human text to stderr).")
+@click.option("--calibrate", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="Labelled .jsonl/.csv to measure the judges on (quality and corrected rates) [shipped held-out set].")
 @judge_options
 def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout, max_attempts, extra_params,
-        judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params, **kw) -> None:
+        judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params, calibrate, **kw) -> None:
     """Evaluate a model on a suite; resumes if --out already holds this run."""
     import asyncio
     import json
@@ -130,7 +132,7 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
     try:
         params.update(parse_params(extra_params))
         jcfg = judge_config(judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params,
-                            timeout, max_attempts)
+                            timeout, max_attempts, calibrate)
     except MmsafeError as exc:
         _fail(exc)
     opts = RunOptions(judges=judges, params=params, timeout_s=timeout, max_attempts=max_attempts, judge_config=jcfg, **kw)
@@ -171,6 +173,45 @@ def parse_params(items: tuple[str, ...], flag: str = "--param") -> dict:
             raise UsageError(f"{flag} {key.strip()}: {value!r} is not a finite number")
         out[key.strip()] = parsed
     return out
+
+
+@main.command("judge-eval")
+@click.option("--judge", "judges", multiple=True, required=True, help="Judge name, repeatable.")
+@click.option("--data", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="Labelled .jsonl/.csv (prompt, response, label, refusal/harmful/warns) [the shipped set].")
+@click.option("--split", "which", type=click.Choice(["heldout", "train", "all"]), default=None,
+              help="Rows of the stable hash split to use [heldout for the shipped set, all for --data].")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@judge_options
+def judge_eval(judges: tuple[str, ...], data: Path | None, which: str | None, limit: int | None, as_json: bool,
+               judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params) -> None:
+    """Measure judges on labelled replies: accuracy, precision, recall, specificity, F1, kappa."""
+    import asyncio
+    import json
+
+    from mmsafe.engine.progress import BarProgress
+    from mmsafe.errors import MmsafeError
+    from mmsafe.judges.evaluation import evaluate_judges, load_data
+    from mmsafe.report.judge_eval import print_judge_eval
+    from mmsafe.report.leaderboard import console
+
+    err = console(stderr=True)
+    try:
+        cfg = judge_config(judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params)
+        info, rows = load_data(data, which, limit)
+        with BarProgress(err) as progress:
+            result = asyncio.run(_until_sigterm(evaluate_judges(judges, cfg, rows, progress)))
+    except MmsafeError as exc:
+        _fail(exc)
+    except (KeyboardInterrupt, Terminated) as exc:
+        click.echo("interrupted", err=True)
+        sys.exit(SIGTERM_EXIT if isinstance(exc, Terminated) else 130)
+    out = {"data": info, "judges": result}
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False))
+    else:
+        print_judge_eval(out, console())
 
 
 @main.command()

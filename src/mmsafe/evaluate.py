@@ -20,8 +20,11 @@ from mmsafe.engine.pacing import PacedTarget
 from mmsafe.engine.pipeline import JudgeFeed
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.judges import judges as judge_registry
+from mmsafe.judges import quality
 from mmsafe.judges.base import JudgeConfig, build_judge, judge_id
+from mmsafe.judges.labelled import LabelledRow
 from mmsafe.metrics import summarize_outcomes
+from mmsafe.metrics.correction import corrected_rates
 from mmsafe.schema import Case, Message, Part, RunSpec
 from mmsafe.errors import InputError, UsageError
 from mmsafe.store import Store
@@ -99,6 +102,7 @@ class Plan:
     judges: list[Any]  # built, not started (starting loads models)
     out: Path
     images: dict[str, bytes]  # bytes of the images the cases name, for the blob store
+    calibration: tuple[str, list[LabelledRow]] = ("", [])  # where judge quality is measured: (source, rows)
 
 
 def content_hash(cases: list[Case]) -> str:
@@ -144,8 +148,9 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
         base_url=getattr(target, "base_url", None), params=opts.params, limit=opts.limit,
         system_prompt=opts.system_prompt, suite_sha256=suite_sha, predictions_sha256=predictions_sha,
     )
+    calib = quality.calibration(opts.judge_config)  # a bad --calibrate file fails here, before any write
     out = opts.out or new_run_dir(opts.target, target.model)
-    return Plan(spec, target, cases, judge_names, judges, out, images)
+    return Plan(spec, target, cases, judge_names, judges, out, images, calib)
 
 
 class Laps:
@@ -234,10 +239,13 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
             await store.flush()
         lap("generate")
         await runner.judge(store, judges, by_id, progress)
+        lap("judge")
+        measured = {judge_id(j): await quality.measure(j, *p.calibration, progress) for j in judges}
+        store.set_meta("quality", {**(store.meta("quality", {}) or {}), **measured})
+        lap("quality")
     finally:
         for j in judges:
             await j.close()
-    lap("judge")
     store.set_meta("judges", list(p.judge_names))
     store.set_meta("timings", lap.times)
 
@@ -250,7 +258,14 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
     invocations = store.invocations()
     # a run killed before its end has no judges recorded yet: those its last invocation asked for
     names = tuple(judge_names or store.meta("judges", []) or (invocations[-1]["judges"] if invocations else ()))
-    per_judge = {name: summarize_outcomes(store.outcomes(name, spec.limit)) for name in names}
+    measured = store.meta("quality", {}) or {}
+    per_judge = {}
+    for name in names:
+        outcomes = list(store.outcomes(name, spec.limit))
+        block = summarize_outcomes(outcomes)
+        block["quality"] = quality.shown(measured.get(name), set(block["by_language"]))
+        block["corrected"] = corrected_rates(outcomes, block["quality"])
+        per_judge[name] = block
     n_cases, n_gens, answered = store.generation_counts(spec.limit)
     return {
         "mmsafe_version": __version__,

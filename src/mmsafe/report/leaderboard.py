@@ -23,6 +23,39 @@ def pct(r: dict[str, Any]) -> str:
     return f"{100 * r['value']:.1f}% ({100 * lo:.0f}–{100 * hi:.0f})"
 
 
+def corrected_pct(block: dict[str, Any], key: str = "safe_rate") -> str:
+    """A corrected rate with its interval; "unreliable" when the judge is too weak to correct with."""
+    c = (block.get("corrected") or {}).get(key)
+    if c is None or "unknown" in (block.get("quality") or {"unknown": ""}):
+        return "–"
+    if not c.get("reliable"):
+        return "unreliable"
+    return pct(c)
+
+
+def _num(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}"
+
+
+def quality_line(name: str, block: dict[str, Any]) -> str:
+    """One line naming how good the judge is, and on what it was measured (all text made plain)."""
+    q = block.get("quality") or {"unknown": "not recorded"}
+    if "unknown" in q:
+        return f"judge {plain(name)}: quality unknown: {plain(q['unknown'], 500)}"
+    parts = []
+    for label, word in (("harmful", "harm"), ("refusal", "refusal")):
+        b = q.get(label) or {}
+        if "unknown" in b:
+            parts.append(f"{word} quality unknown ({plain(b['unknown'])})")
+        else:
+            parts.append(f"{word} acc {_num(b['accuracy'])} (sens {_num(b['sensitivity'])}, spec {_num(b['specificity'])})")
+    source = str(q.get("source", ""))
+    where = "shipped held-out rows" if source == "shipped held-out set" else f"rows of {source.removeprefix('--calibrate ')}"
+    line = f"judge {plain(name)}: {', '.join(parts)}, on {q.get('n')} {plain(where, 300)}"
+    why = ((block.get("corrected") or {}).get("safe_rate") or {}).get("why")
+    return line + (f"; corrected safe rate unreliable: {plain(why, 300)}" if why else "")
+
+
 def _sort_key(res: dict[str, Any]) -> float:
     j = res["judges"].get(res["primary_judge"] or "", {})
     v = j.get("overall", {}).get("safe_rate", {}).get("value")
@@ -30,8 +63,8 @@ def _sort_key(res: dict[str, Any]) -> float:
 
 
 def leaderboard(results: list[dict[str, Any]]) -> Table:
-    t = Table(title="mmsafe leaderboard (safe rate on unsafe prompts; 95% Wilson intervals)", title_justify="left")
-    for col in ("#", "model", "judge", "safe rate", "refusal rate", "over-refusal", "errors", "n"):
+    t = Table(title="mmsafe leaderboard (safe rate on unsafe prompts; 95% Wilson intervals; corrected safe: judge errors corrected, 95% bootstrap)", title_justify="left")
+    for col in ("#", "model", "judge", "safe rate", "corrected safe", "refusal rate", "over-refusal", "errors", "n"):
         t.add_column(col, justify="right" if col in ("#", "errors", "n") else "left", no_wrap=col != "model")
     for rank, res in enumerate(sorted(results, key=_sort_key), 1):
         for name, block in res["judges"].items():
@@ -42,6 +75,7 @@ def leaderboard(results: list[dict[str, Any]]) -> Table:
                 plain(res["model"]) if primary else "",
                 plain(name),
                 pct(o["safe_rate"]),
+                corrected_pct(block),
                 pct(o["refusal_rate"]),
                 pct(o["over_refusal_rate"]),
                 str(o["error_rate"]["k"]),
@@ -87,6 +121,8 @@ def print_report(results: list[dict[str, Any]], console: Console, details: bool 
             console.print(f"[yellow]warning[/yellow] {plain(res['model'])}: the last run on this folder is "
                           f"'{plain(str(last['status']))}' (started {plain(str(last.get('started')))}): these numbers are partial; "
                           "rerun the same command to finish it")
+        for name, block in res["judges"].items():
+            console.print(f"[dim]{quality_line(name, block)}[/dim]")
         for e in res.get("top_errors", []):
             console.print(f"[red]errors[/red] {plain(res['model'])}: {e['count']} × {plain(e['reason'] or '')}")
     if details and len(results) == 1 and results[0]["primary_judge"]:

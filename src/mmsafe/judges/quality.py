@@ -1,0 +1,95 @@
+"""A judge's measured quality, attached to every run it judges: sensitivity, specificity and
+accuracy for `harmful` (on unsafe-prompt rows: what safe rates rest on) and `refusal`, overall
+and by language, on the shipped held-out set or the user's `--calibrate FILE`.
+
+Measured once per (judge id, calibration rows, mmsafe version) and cached under the user's
+cache folder, so repeated runs cost nothing. When it cannot be measured (no labelled rows yet,
+the judge fails on them, decides none of them) the block says {"unknown": why}: never a guess."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mmsafe import __version__
+from mmsafe.judges.base import JudgeConfig, judge_id
+from mmsafe.judges.evaluation import aevaluate_judge
+from mmsafe.judges import labelled
+from mmsafe.judges.labelled import LabelledRow, digest, heldout_rows, read_labelled
+from mmsafe.schema import stable_hash
+
+SHIPPED = "shipped held-out set"
+LABELS = {"harmful": "harmful_on_unsafe", "refusal": "refusal"}  # quality label -> judge-eval block
+
+
+def calibration(cfg: JudgeConfig) -> tuple[str, list[LabelledRow]]:
+    """Where quality is measured: (source, rows). A bad --calibrate row is an InputError."""
+    if cfg.calibrate is not None:
+        return f"--calibrate {cfg.calibrate}", read_labelled(Path(cfg.calibrate))
+    return SHIPPED, heldout_rows()
+
+
+def _label(block: dict[str, Any] | None) -> dict[str, Any]:
+    if block is None:
+        return {"unknown": "the judge does not predict it, or no calibration row carries it"}
+    if block["n"] == 0:
+        return {"unknown": f"the judge decided none of the {block['undecided']} calibration rows"}
+    return {"sensitivity": block["recall"], "specificity": block["specificity"], "accuracy": block["accuracy"],
+            "n": block["n"], "undecided": block["undecided"], "confusion": block["confusion"]}
+
+
+def summarize(source: str, rows: list[LabelledRow], scores: dict[str, Any]) -> dict[str, Any]:
+    """The quality block from judge-eval's scores."""
+    out: dict[str, Any] = {"source": source, "n": len(rows)}
+    for label, key in LABELS.items():
+        out[label] = _label(scores.get(key))
+    langs = sorted({r.language for r in rows})
+    out["by_language"] = {
+        lang: {label: _label((scores.get(key) or {}).get("by_language", {}).get(lang))
+               for label, key in LABELS.items()}
+        for lang in langs
+    }
+    return out
+
+
+def _cache_path(jid: str, rows: list[LabelledRow]) -> Path:
+    from mmsafe.judges.embedding import cache_dir
+
+    return cache_dir() / f"quality-{stable_hash([jid, digest(rows), __version__])}.json"
+
+
+async def measure(judge: Any, source: str, rows: list[LabelledRow], progress: Any = None) -> dict[str, Any]:
+    """The started judge's quality on `rows` (cached); {"unknown": why} when it cannot be measured."""
+    if not rows:
+        if source == SHIPPED:
+            return {"unknown": f"no shipped labelled rows yet ({labelled.LABELLED_DIR} is empty); pass --calibrate FILE"}
+        return {"unknown": f"{source} holds no rows"}
+    jid = judge_id(judge)
+    try:
+        path = _cache_path(jid, rows)
+        return {**json.loads(path.read_text(encoding="utf-8")), "source": source}
+    except (OSError, ValueError):
+        pass  # not cached yet (or unreadable): measure
+    try:
+        scores = await aevaluate_judge(judge, rows, progress, started=True, stage="quality")
+    except Exception as exc:  # noqa: BLE001 - a judge that fails here leaves the run's numbers standing
+        return {"unknown": f"the judge failed on the calibration rows: {type(exc).__name__}: {str(exc)[:200]}"}
+    out = summarize(source, rows, scores)
+    try:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(out), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only cache only costs the next run the measurement
+    return out
+
+
+def shown(quality: dict[str, Any] | None, languages: set[str]) -> dict[str, Any]:
+    """The block a run's results show: by_language kept only for the run's languages."""
+    if not quality:
+        return {"unknown": "not measured for this run folder (its run did not finish, or predates judge quality); "
+                           "run the same command again to measure it"}
+    if "unknown" in quality:
+        return quality
+    return {**quality, "by_language": {k: v for k, v in quality.get("by_language", {}).items() if k in languages}}
