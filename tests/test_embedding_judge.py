@@ -18,16 +18,10 @@ MIN_REFUSAL_ACCURACY = 0.85
 MIN_HARM_ACCURACY = 0.80
 
 
-def _heldout() -> list[tm.Example]:
-    out = []
-    for path in tm.training_files():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                ex = tm._legacy(row) if "request" in row else tm._row(row)
-                if tm.is_heldout(ex.id):
-                    out.append(ex)
-    return out
+def _heldout():
+    from mmsafe.judges.labelled import heldout_rows
+
+    return heldout_rows()
 
 
 @pytest.fixture(scope="module")
@@ -94,10 +88,13 @@ def test_trained_models_are_loaded_from_cache_not_retrained(tmp_path, monkeypatc
     assert again.score(["q", "q"], probe) == first.score(["q", "q"], probe)
 
     # a new version of the labelled data is new models: trained once, then reused
+    from mmsafe.judges.labelled import read_labelled
+
     extra = tmp_path / "extra.jsonl"
     extra.write_text(json.dumps({"id": "x-1", "prompt": "p", "response": "r", "label": "benign", "refusal": False,
                                  "harmful": False}) + "\n")
-    monkeypatch.setattr(tm, "training_files", lambda real=tm.training_files: [*real(), extra])
+    monkeypatch.setattr(tm, "shipped_files", lambda real=tm.shipped_files: [*real(), extra])
+    monkeypatch.setattr(tm, "train_rows", lambda real=tm.train_rows: [*real(), *read_labelled(extra)])
     monkeypatch.setattr(clf.HarmHead, "fit", counting(real_head_fit, "head"))
     monkeypatch.setattr(tm, "fit", counting(real_text_fit, "text"))
     EmbeddingClassifier(encoder=_TinyEncoder())

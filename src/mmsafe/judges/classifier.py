@@ -9,9 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from mmsafe.judges.textmodel import HARM_CHARS, Example, normalize, rule_features
+from mmsafe.judges.labelled import LabelledRow
+from mmsafe.judges.textmodel import HARM_CHARS, normalize, rule_features
 
 ENCODER_CHARS = 1200  # all-MiniLM-L6-v2 reads 256 word pieces: more text is tokenised for nothing
+HARM_C = 8.0  # chosen by 5-fold cross-validation on the train split
 
 
 def embedding_features(request_emb: np.ndarray, response_emb: np.ndarray) -> np.ndarray:
@@ -33,7 +35,7 @@ class HarmHead:
         return sparse.hstack([sparse.csr_matrix(emb), grams, sparse.csr_matrix(rules)]).tocsr()
 
     @classmethod
-    def fit(cls, emb: np.ndarray, rows: list[Example], c: float = 2.0) -> HarmHead:
+    def fit(cls, emb: np.ndarray, rows: list[LabelledRow], c: float = HARM_C) -> HarmHead:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 

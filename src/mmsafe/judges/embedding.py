@@ -95,6 +95,7 @@ class EmbeddingJudge:
     name = "embedding"
     batch_size = 64
     concurrency = 1
+    model_version = property(lambda self: textmodel.data_digest())  # what its trained models learned from
     threshold = 0.5
 
     def __init__(self) -> None:

@@ -48,6 +48,7 @@ class LLMJudge:
     name = "llm"
     rubric_name = "llm"
     reply_model: type = SafetyReply
+    remote = True  # behind an endpoint: its quality is measured only with --calibrate (requests cost)
 
     def __init__(self, cfg: JudgeConfig) -> None:
         if not cfg.model:

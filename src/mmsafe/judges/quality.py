@@ -53,10 +53,11 @@ def summarize(source: str, rows: list[LabelledRow], scores: dict[str, Any]) -> d
     return out
 
 
-def _cache_path(jid: str, rows: list[LabelledRow]) -> Path:
+def _cache_path(jid: str, rows: list[LabelledRow], model_version: str | None = None) -> Path:
+    """Keyed by everything that decides the figures: the judge (and its trained models' version), the rows, mmsafe."""
     from mmsafe.judges.embedding import cache_dir
 
-    return cache_dir() / f"quality-{stable_hash([jid, digest(rows), __version__])}.json"
+    return cache_dir() / f"quality-{stable_hash([jid, model_version, digest(rows), __version__])}.json"
 
 
 async def measure(judge: Any, source: str, rows: list[LabelledRow], progress: Any = None) -> dict[str, Any]:
@@ -65,9 +66,12 @@ async def measure(judge: Any, source: str, rows: list[LabelledRow], progress: An
         if source == SHIPPED:
             return {"unknown": f"no shipped labelled rows yet ({labelled.LABELLED_DIR} is empty); pass --calibrate FILE"}
         return {"unknown": f"{source} holds no rows"}
+    if getattr(judge, "remote", False) and source == SHIPPED:
+        return {"unknown": f"a judge behind an endpoint is measured only with --calibrate FILE (the shipped set would "
+                           f"cost {len(rows)} requests); `mmsafe judge-eval` measures it on the shipped set"}
     jid = judge_id(judge)
     try:
-        path = _cache_path(jid, rows)
+        path = _cache_path(jid, rows, getattr(judge, "model_version", None))
         return {**json.loads(path.read_text(encoding="utf-8")), "source": source}
     except (OSError, ValueError):
         pass  # not cached yet (or unreadable): measure

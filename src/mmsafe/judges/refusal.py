@@ -15,6 +15,7 @@ import asyncio
 
 from mmsafe.judges.base import Item
 from mmsafe.judges.refusal_patterns import detect_refusal
+from mmsafe.judges import textmodel
 from mmsafe.judges.textmodel import TextModels, load_models
 from mmsafe.schema import Generation, Verdict
 
@@ -75,6 +76,7 @@ class RefusalJudge:
     name = "refusal"
     batch_size = 512
     concurrency = 1
+    model_version = property(lambda self: textmodel.data_digest())  # what its trained models learned from
 
     def __init__(self) -> None:
         self._text: TextModels | None = None
