@@ -135,12 +135,19 @@ def test_family_is_guessed_from_the_model_name(name, family):
     ({"family": "llama-guard-3", "threshold": "high"}, "--judge-param threshold"),
     ({"family": "qwen3guard", "controversial": "maybe"}, "--judge-param controversial"),
     ({"family": "shieldgemma", "policies": "dangerous,violence"}, "--judge-param policies: 'violence'"),
-    ({"family": "llama-guard-3", "treshold": 0.3}, "--judge-param treshold: not a guard setting"),
+    ({"family": "llama-guard-3", "treshold": 0.3}, "--judge-param treshold: not a guard setting; did you mean threshold?"),
 ])
 def test_bad_settings_name_the_flag(tmp_path, options, needle):
     with pytest.raises(UsageError) as e:
         settings(JudgeConfig(model=str(tmp_path), options=options))
     assert needle in str(e.value)
+
+
+def test_other_judges_settings_are_left_to_them():
+    s = settings(JudgeConfig(model="m/llama-guard-3", options={"rubric": "harm", "max_tokens": 64}))
+    assert s.family == "llama-guard-3"
+    assert GuardJudge(JudgeConfig(model="m/llama-guard-3", options={"rubric": "harm"})).spec == \
+        GuardJudge(JudgeConfig(model="m/llama-guard-3")).spec
 
 
 def test_model_is_required_and_must_exist():
@@ -207,6 +214,18 @@ def test_chat_template_is_used_where_the_family_relies_on_it(tiny, tmp_path):
     assert plain.render("PROMPT-X", "REPLY-Y")[0] == fmt.builtin_prompt("shieldgemma", "PROMPT-X", "REPLY-Y")
     own = LocalGuard(settings(JudgeConfig(model=str(tmp_path / "t"), options={"family": "llama-guard-3", "template": "builtin"})))
     assert own.render("a", "b")[0] == fmt.builtin_prompt("llama-guard-3", "a", "b")
+
+
+def test_unloadable_model_or_missing_package_is_a_usage_error(tmp_path, monkeypatch):
+    from mmsafe.errors import MissingDependency
+    from mmsafe.judges.guard import LocalGuard
+
+    s = settings(JudgeConfig(model=str(tmp_path), options={"family": "llama-guard-3"}))  # an empty folder
+    with pytest.raises(UsageError, match="cannot load the guard model"):
+        LocalGuard(s)
+    monkeypatch.setitem(__import__("sys").modules, "transformers", None)
+    with pytest.raises(MissingDependency, match="pip install 'mmsafe\\[local\\]'"):
+        LocalGuard(s)
 
 
 def test_long_texts_are_cut_and_the_cut_recorded(tiny):

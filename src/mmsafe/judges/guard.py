@@ -8,6 +8,7 @@ The refusal flag is Qwen3Guard's own where it gives one, else the refusal detect
 from __future__ import annotations
 
 import asyncio
+import difflib
 import inspect
 import json
 import os
@@ -78,9 +79,12 @@ def settings(cfg: JudgeConfig) -> Settings:
         raise UsageError("--judge-model is required with --judge guard: a local folder or hub name, "
                          "or the model name served at --judge-base-url")
     opts = dict(cfg.options)
-    unknown = sorted(set(opts) - set(OPTIONS))
-    if unknown:
-        raise UsageError(f"--judge-param {unknown[0]}: not a guard setting; known: {', '.join(OPTIONS)}")
+    # --judge-param is shared by every judge of the run: other judges' keys are theirs to read,
+    # but a near miss of a guard setting is a typo that would silently change nothing
+    for key in sorted(set(opts) - set(OPTIONS)):
+        near = difflib.get_close_matches(key, OPTIONS, n=1, cutoff=0.8)
+        if near:
+            raise UsageError(f"--judge-param {key}: not a guard setting; did you mean {near[0]}?")
     if "family" in opts:
         family = _choice(opts, "family", "", tuple(fmt.FAMILIES))
     else:
@@ -142,7 +146,8 @@ class LocalGuard:
             # Llama Guard 4 ships as an image-text model; its text path answers the same way
             auto = (transformers.AutoModelForImageTextToText if arch.endswith("ForConditionalGeneration")
                     else transformers.AutoModelForCausalLM)
-            self.model = auto.from_pretrained(s.model, dtype=dtype, **kw).to(self.device).eval()
+            kw["dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"] = dtype
+            self.model = auto.from_pretrained(s.model, **kw).to(self.device).eval()
         except (OSError, ValueError, KeyError) as exc:
             raise UsageError(f"--judge-model {s.model!r}: cannot load the guard model: {exc}") from None
         self.tok.padding_side = "left"
