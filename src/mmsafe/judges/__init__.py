@@ -5,6 +5,8 @@ from mmsafe.registry import Registry
 
 judges: Registry[type] = Registry("judge")
 judges.lazy("refusal", "mmsafe.judges.refusal:RefusalJudge", "multilingual refusal detector: refused = safe on unsafe prompts")
+judges.lazy("guard", "mmsafe.judges.guard:GuardJudge", "guard model (Llama Guard 3/4, Qwen3Guard, ShieldGemma), local or at --judge-base-url")
+judges.lazy("jury", "mmsafe.judges.jury:JuryJudge", "several judges voting (--judge-param members=a,b rule=majority|mean|any)")
 judges.lazy("embedding", "mmsafe.judges.embedding:EmbeddingJudge", "all-MiniLM-L6-v2 response classifier trained on the project's labelled set, with refusal detection")
 judges.lazy("llm", "mmsafe.judges.llm:LLMJudge", "LLM rubric judge at any OpenAI-compatible endpoint (--judge-model): safe / unsafe / controversial + refusal")
 judges.lazy("llm-harm", "mmsafe.judges.llm:HarmJudge", "LLM judge (--judge-model) scoring harmfulness 0-1 (StrongREJECT-style); unsafe at --judge-param threshold=0.5")
