@@ -225,7 +225,8 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
     try:
         # judges load first (the embedding model loads while the target warms up) so they can
         # judge answers as they arrive
-        await asyncio.gather(*(j.start() for j in judges))
+        for j in judges:  # one at a time: loading numpy/scipy/torch on two threads at once can break an import
+            await j.start()
         lap("judge_load")
         feed = JudgeFeed(store, judges, by_id, progress)
         try:
@@ -265,6 +266,10 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
         block = summarize_outcomes(outcomes)
         block["quality"] = quality.shown(measured.get(name), set(block["by_language"]))
         block["corrected"] = corrected_rates(outcomes, block["quality"])
+        if name.split("@")[0] == "jury":  # how far the jurors agree, from their votes kept in each verdict
+            from mmsafe.judges.jury import jury_agreement
+
+            block["agreement"] = jury_agreement(store.verdict_raws(name, spec.limit))
         per_judge[name] = block
     n_cases, n_gens, answered = store.generation_counts(spec.limit)
     return {

@@ -68,7 +68,8 @@ class JuryJudge:
         self.spec = {"members": self.member_ids, "rule": self.rule}
 
     async def start(self) -> None:
-        await asyncio.gather(*(m.start() for m in self.members))
+        for m in self.members:  # one at a time: concurrent first imports of numpy/torch on threads can break
+            await m.start()
 
     async def close(self) -> None:
         for m in self.members:  # every member is closed, even when one fails to

@@ -198,9 +198,11 @@ class Store:
         return self._read.execute("SELECT COUNT(*) FROM generations WHERE failed=0").fetchone()[0]
 
     def count_judged(self, judge: str) -> int:
+        """Answered generations this judge has a verdict on; a verdict that records an error (the
+        judge endpoint failed, its reply could not be read) does not count: it is judged again."""
         return self._read.execute(
             "SELECT COUNT(*) FROM verdicts v JOIN generations g ON g.key = v.generation_key "
-            "WHERE v.judge=? AND g.failed=0", (judge,)).fetchone()[0]
+            "WHERE v.judge=? AND g.failed=0 AND json_extract(v.body, '$.error') IS NULL", (judge,)).fetchone()[0]
 
     def done_keys(self) -> set[str]:
         """Generations that need no new request: answered, refused or blocked (errors are retried)."""
@@ -243,7 +245,17 @@ class Store:
             yield Generation.model_validate_json(body)
 
     def judged_keys(self, judge: str) -> set[str]:
-        return {k for (k,) in self._read.execute("SELECT generation_key FROM verdicts WHERE judge=?", (judge,))}
+        """Generations this judge need not judge again (errored verdicts are retried, see count_judged)."""
+        sql = "SELECT generation_key FROM verdicts WHERE judge=? AND json_extract(body, '$.error') IS NULL"
+        return {k for (k,) in self._read.execute(sql, (judge,))}
+
+    def verdict_raws(self, judge: str, limit: int | None = None) -> list[dict]:
+        """The `raw` field of this judge's verdicts on the run's first `limit` cases (juries keep votes there)."""
+        sql = """SELECT json_extract(v.body, '$.raw') FROM (SELECT id FROM cases ORDER BY seq""" + (
+            " LIMIT ?" if limit else "") + """) c JOIN generations g ON g.case_id = c.id AND g.attack = 'none'
+                 JOIN verdicts v ON v.generation_key = g.key AND v.judge = ?"""
+        rows = self._read.execute(sql, (*((limit,) if limit else ()), judge)).fetchall()
+        return [json.loads(r) for (r,) in rows if r]
 
     def verdicts(self, judge: str | None = None) -> Iterator[Verdict]:
         sql, args = "SELECT body FROM verdicts", ()
