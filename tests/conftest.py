@@ -40,3 +40,15 @@ def mmsafe(*args: str, env: dict | None = None, timeout: float = 300, **kw) -> s
 def _isolated_cache(tmp_path_factory):
     # trained judge heads are cached per test session, never in the user's home
     os.environ["MMSAFE_CACHE"] = str(tmp_path_factory.getbasetemp() / "mmsafe-cache")
+
+
+def plugin_env(tmp_path: Path, name: str, source: str, entry_points: str) -> dict:
+    """Install a one-module plugin package (entry points given as entry_points.txt text) into a
+    folder of its own; returns the environment that puts it on the path of an `mmsafe` subprocess."""
+    site = tmp_path / "site"
+    info = site / f"{name}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (site / f"{name}.py").write_text(source)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(entry_points)
+    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}

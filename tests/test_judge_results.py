@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import json
-import os
 
-from conftest import mmsafe, write_suite
+from conftest import mmsafe, plugin_env, write_suite
 
 FLAKY = '''
 import os
@@ -31,12 +30,7 @@ class FlakyJudge:
 
 
 def _plugin(tmp_path):
-    site = tmp_path / "site"
-    (site / "flaky_plugin-0.1.dist-info").mkdir(parents=True)
-    (site / "flaky_plugin.py").write_text(FLAKY)
-    (site / "flaky_plugin-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: flaky-plugin\nVersion: 0.1\n")
-    (site / "flaky_plugin-0.1.dist-info" / "entry_points.txt").write_text("[mmsafe.judges]\nflaky = flaky_plugin:FlakyJudge\n")
-    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    return plugin_env(tmp_path, "flaky_plugin", FLAKY, "[mmsafe.judges]\nflaky = flaky_plugin:FlakyJudge\n")
 
 
 def test_errored_verdicts_are_judged_again(tmp_path, fake_server):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 
-from conftest import mmsafe, write_suite
+from conftest import mmsafe, plugin_env, write_suite
 
 PLUGIN = '''
 from mmsafe.schema import Verdict
@@ -43,13 +42,8 @@ class EchoTarget:
 
 
 def test_entry_point_plugins(tmp_path):
-    site = tmp_path / "site"
-    (site / "shout_plugin-0.1.dist-info").mkdir(parents=True)
-    (site / "shout_plugin.py").write_text(PLUGIN)
-    (site / "shout_plugin-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: shout-plugin\nVersion: 0.1\n")
-    (site / "shout_plugin-0.1.dist-info" / "entry_points.txt").write_text(
-        "[mmsafe.judges]\nshout = shout_plugin:ShoutJudge\n\n[mmsafe.targets]\necho = shout_plugin:EchoTarget\n")
-    env = {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    env = plugin_env(tmp_path, "shout_plugin", PLUGIN,
+                     "[mmsafe.judges]\nshout = shout_plugin:ShoutJudge\n\n[mmsafe.targets]\necho = shout_plugin:EchoTarget\n")
 
     listed = mmsafe("list", "judges", env=env)
     assert "shout" in listed.stdout and "from shout-plugin" in listed.stdout

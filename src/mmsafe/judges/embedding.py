@@ -68,6 +68,7 @@ class EmbeddingClassifier:
             with tmp.open("wb") as fh:
                 pickle.dump(self.head, fh)
             tmp.replace(path)
+            textmodel.prune(path, f"embedding-head-{MODEL_NAME}-")
 
     def _cached(self, path: Path) -> Any:
         if not path.exists():
