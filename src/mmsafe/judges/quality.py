@@ -8,6 +8,7 @@ the judge fails on them, decides none of them) the block says {"unknown": why}: 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,30 @@ SHIPPED = "shipped held-out set"
 LABELS = {"harmful": "harmful_on_unsafe", "refusal": "refusal"}  # quality label -> judge-eval block
 
 
+class ShippedRows(list):
+    """The shipped held-out rows, read only when a judge's quality is not cached yet: their
+    cache key is a digest of the shipped files' bytes, so a cached run never parses them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._loaded = False
+        h = hashlib.sha256()
+        for f in labelled.shipped_files():
+            h.update(f.name.encode() + f.read_bytes())
+        self.files_digest = h.hexdigest()[:16] if labelled.shipped_files() else ""
+
+    def load(self) -> ShippedRows:
+        if not self._loaded:
+            self.extend(heldout_rows())
+            self._loaded = True
+        return self
+
+
 def calibration(cfg: JudgeConfig) -> tuple[str, list[LabelledRow]]:
     """Where quality is measured: (source, rows). A bad --calibrate row is an InputError."""
     if cfg.calibrate is not None:
         return f"--calibrate {cfg.calibrate}", read_labelled(Path(cfg.calibrate))
-    return SHIPPED, heldout_rows()
+    return SHIPPED, ShippedRows()
 
 
 def _label(block: dict[str, Any] | None) -> dict[str, Any]:
@@ -57,16 +77,20 @@ def _cache_path(jid: str, rows: list[LabelledRow], model_version: str | None = N
     """Keyed by everything that decides the figures: the judge (and its trained models' version), the rows, mmsafe."""
     from mmsafe.judges.embedding import cache_dir
 
-    return cache_dir() / f"quality-{stable_hash([jid, model_version, digest(rows), __version__])}.json"
+    key = rows.files_digest if isinstance(rows, ShippedRows) else digest(rows)
+    return cache_dir() / f"quality-{stable_hash([jid, model_version, key, __version__])}.json"
 
 
 async def measure(judge: Any, source: str, rows: list[LabelledRow], progress: Any = None) -> dict[str, Any]:
     """The started judge's quality on `rows` (cached); {"unknown": why} when it cannot be measured."""
-    if not rows:
+    if isinstance(rows, ShippedRows) and not rows.files_digest:
+        rows = []
+    if not rows and not isinstance(rows, ShippedRows):
         if source == SHIPPED:
             return {"unknown": f"no shipped labelled rows yet ({labelled.LABELLED_DIR} is empty); pass --calibrate FILE"}
         return {"unknown": f"{source} holds no rows"}
     if getattr(judge, "remote", False) and source == SHIPPED:
+        rows = rows.load() if isinstance(rows, ShippedRows) else rows
         return {"unknown": f"a judge behind an endpoint is measured only with --calibrate FILE (the shipped set would "
                            f"cost {len(rows)} requests); `mmsafe judge-eval` measures it on the shipped set"}
     jid = judge_id(judge)
@@ -75,6 +99,8 @@ async def measure(judge: Any, source: str, rows: list[LabelledRow], progress: An
         return {**json.loads(path.read_text(encoding="utf-8")), "source": source}
     except (OSError, ValueError):
         pass  # not cached yet (or unreadable): measure
+    if isinstance(rows, ShippedRows):
+        rows = rows.load()
     try:
         scores = await aevaluate_judge(judge, rows, progress, started=True, stage="quality")
     except Exception as exc:  # noqa: BLE001 - a judge that fails here leaves the run's numbers standing
