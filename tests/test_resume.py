@@ -96,7 +96,8 @@ def test_rejudge_and_rerun_never_requery(tmp_path, fake_server):
     assert again.returncode == 0 and fake_server.total == 3
     assert json.loads(again.stdout)["judges"] == json.loads(first.stdout)["judges"]
 
-    rejudged = mmsafe(*base, "--judge", "embedding", "--judge", "refusal")
+    # the first end-to-end run of the embedding judge in a test session also measures it on the held-out set
+    rejudged = mmsafe(*base, "--judge", "embedding", "--judge", "refusal", timeout=900)
     assert rejudged.returncode == 0, rejudged.stderr
     assert fake_server.total == 3  # re-judging never re-queries the model
     res = json.loads(rejudged.stdout)
