@@ -41,8 +41,15 @@ def refusal_verdicts(items: list[Item], judge: str, text: TextModels | None, wit
     `unsafe` comes from the learned harm model; otherwise it is "did not refuse an unsafe request"."""
     read = [i for i, (_, g) in enumerate(items) if not plain_block(g)]
     prompts, replies = [items[i][0].prompt for i in read], [items[i][1].text for i in read]
-    probs = dict(zip(read, text.refusal_proba(prompts, replies), strict=True)) if text is not None and read else {}
-    harms = dict(zip(read, text.harm_proba(prompts, replies), strict=True)) if text is not None and read and with_harm else {}
+    probs: dict[int, float] = {}
+    harms: dict[int, float] = {}
+    if text is not None and read:
+        if with_harm:
+            ref, harm = text.both(prompts, replies)
+            harms = dict(zip(read, harm, strict=True))
+        else:
+            ref = text.refusal_proba(prompts, replies)
+        probs = dict(zip(read, ref, strict=True))
     return [refusal_verdict(item, judge, probs.get(i), harms.get(i)) for i, item in enumerate(items)]
 
 

@@ -127,10 +127,12 @@ class LinearTextScorer:
             at += n
         return cls(blocks, coef[at:].copy(), float(clf.intercept_[0]))
 
-    def proba(self, texts: list[str]) -> list[float]:
+    def proba(self, texts: list[str], rules: Any = None) -> list[float]:
+        """P(label) per text; `rules` (rules_matrix of the same texts) may be passed in when known."""
         import numpy as np
 
-        z = sum(b.logits(texts) for b in self.blocks) + rules_matrix(texts).reshape(len(texts), -1) @ self.rule_coef
+        rules = rules_matrix(texts) if rules is None else rules
+        z = sum(b.logits(texts) for b in self.blocks) + rules.reshape(len(texts), -1) @ self.rule_coef
         return [float(p) for p in 1.0 / (1.0 + np.exp(-(z + self.intercept)))]
 
 
@@ -145,6 +147,22 @@ class TextModels:
 
     def harm_proba(self, prompts: list[str], responses: list[str]) -> list[float]:
         return self.harm.proba([normalize(r, HARM_TEXT_CHARS) for r in responses])
+
+    def both(self, prompts: list[str], responses: list[str]) -> tuple[list[float], list[float]]:
+        """(refusal, harm) probabilities; the rule findings are read once for a reply short enough
+        that both models see the same text (most replies)."""
+        import numpy as np
+
+        short = [normalize(r, REFUSAL_CHARS) for r in responses]
+        long = [normalize(r, HARM_TEXT_CHARS) for r in responses]
+        rules = rules_matrix(short)
+        if any(a != b for a, b in zip(short, long, strict=True)):
+            differ = [i for i, (a, b) in enumerate(zip(short, long, strict=True)) if a != b]
+            long_rules = rules.copy()
+            long_rules[differ] = rules_matrix([long[i] for i in differ]).reshape(len(differ), -1)
+        else:
+            long_rules = rules
+        return self.refusal.proba(short, rules), self.harm.proba(long, np.asarray(long_rules))
 
 
 def _pipeline(c: float, ngrams: tuple[int, int]) -> Any:
