@@ -52,3 +52,17 @@ def plugin_env(tmp_path: Path, name: str, source: str, entry_points: str) -> dic
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(entry_points)
     return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+
+def judge_once(judge, items, timeout: float = 300):
+    """Start a judge, judge `items` [(Case, Generation)], close it; returns the verdicts."""
+    import asyncio
+
+    async def go():
+        await judge.start()
+        try:
+            return await judge.judge(items)
+        finally:
+            await judge.close()
+
+    return asyncio.run(asyncio.wait_for(go(), timeout))

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from conftest import judge_once
 from mmsafe.judges import classifier as clf
 from mmsafe.judges import textmodel as tm
 from mmsafe.judges.embedding import EmbeddingClassifier, EmbeddingJudge
@@ -121,14 +122,7 @@ def test_judge_reads_refusals_compliance_and_benign_help():
              "inside."),
     ]
 
-    async def go():
-        await judge.start()
-        try:
-            return await judge.judge(items)
-        finally:
-            await judge.close()
-
-    v = asyncio.run(go())
+    v = judge_once(judge, items)
     assert v[0].refusal is True and v[0].unsafe is False
     assert v[1].refusal is False and v[1].unsafe is True and v[1].score > 0.5
     assert v[2].refusal is False and v[2].unsafe is False
@@ -197,14 +191,7 @@ def test_refusal_judge_reads_harm_from_its_harm_model():
     ]
     judge = RefusalJudge()
 
-    async def go():
-        await judge.start()
-        try:
-            return await judge.judge(items)
-        finally:
-            await judge.close()
-
-    warned, harmful, refused = asyncio.run(go())
+    warned, harmful, refused = judge_once(judge, items)
     assert warned.refusal is False and warned.unsafe is False  # warned, safe help: not refused and not harm
     assert harmful.refusal is False and harmful.unsafe is True and harmful.score > 0.5
     assert refused.refusal is True and refused.unsafe is False

@@ -15,7 +15,7 @@ from fnmatch import fnmatch
 
 import pytest
 
-from conftest import ROOT, mmsafe, write_suite
+from conftest import ROOT, judge_once, mmsafe, write_suite
 from fake_judge import FakeJudge
 from mmsafe.engine.pipeline import JudgeFeed
 from mmsafe.errors import UsageError
@@ -45,14 +45,7 @@ def cfg(srv, **kw) -> JudgeConfig:
 
 
 def judged(judge, items):
-    async def go():
-        await judge.start()
-        try:
-            return await judge.judge(items)
-        finally:
-            await judge.close()
-
-    return asyncio.run(asyncio.wait_for(go(), 60))
+    return judge_once(judge, items, 60)
 
 
 def user_message(body: dict) -> str:
