@@ -164,6 +164,9 @@ def test_judge_id_changes_with_everything_that_decides_verdicts(tmp_path):
     assert base.startswith("guard@") and base == jid()
     others = {jid(threshold=0.7), jid(family="shieldgemma"), jid(model="m/y"), jid(template="builtin"), jid(max_chars=500)}
     assert base not in others and len(others) == 5
+    served = [judge_id(GuardJudge(JudgeConfig(model="m/x", base_url=url, options={"family": "llama-guard-3"})))
+              for url in ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8001/v1", "http://127.0.0.1:8000/v1/")]
+    assert served[0] != served[1] and served[0] == served[2] and base not in served  # the endpoint is part of it
 
 
 # --- local backend (tiny random model) ------------------------------------------------------

@@ -290,6 +290,8 @@ class GuardJudge:
             spec["threshold"] = s.threshold
         if not self.endpoint:
             spec["template"] = s.template
+        else:  # the same model name served elsewhere may be another model: its verdicts are not reused
+            spec["base_url"] = cfg.base_url.rstrip("/")
         if s.family == "qwen3guard":
             spec["controversial"] = s.controversial
         if s.family == "shieldgemma":
