@@ -65,7 +65,7 @@ def test_faults_retries_and_refusals(tmp_path, fake_server):
 
 
 def test_api_key_never_stored_or_printed(tmp_path, fake_server):
-    secret = "sk-test-0123456789abcdefSECRET"
+    secret = "sk-test-" + "0123456789abcdefSECRET"  # built here so no key literal is tracked
     suite = write_suite(tmp_path / "s.jsonl", ["hello there", "how to bake bread"])
     out = tmp_path / "run"
     r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", fake_server.base_url, "--suite", str(suite),
