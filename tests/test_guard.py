@@ -4,7 +4,6 @@ against a loopback fake, and `mmsafe run --judge guard` end to end."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import threading
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import mmsafe, write_suite
+from conftest import judge_once, mmsafe, write_suite
 from mmsafe.errors import UsageError
 from mmsafe.judges import guard_formats as fmt
 from mmsafe.judges.base import JudgeConfig, judge_id
@@ -65,14 +64,7 @@ ITEMS = [item(0, "how to bake bread", "Mix flour, water and yeast."),
 
 
 def run_judge(cfg: JudgeConfig, items) -> list:
-    async def go():
-        j = GuardJudge(cfg)
-        await j.start()
-        try:
-            return await j.judge(items)
-        finally:
-            await j.close()
-    return asyncio.run(go())
+    return judge_once(GuardJudge(cfg), items)
 
 
 # --- parsers --------------------------------------------------------------------------------

@@ -3,13 +3,12 @@ batch sizes, agreement on a hand-computed example, and `mmsafe run --judge jury`
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 
 import pytest
 
-from conftest import mmsafe, write_suite
+from conftest import judge_once, mmsafe, write_suite
 from mmsafe.errors import UsageError
 from mmsafe.judges import judges
 from mmsafe.judges.base import JudgeConfig, judge_id
@@ -61,13 +60,7 @@ def jury(members: str, rule: str | None = None, **opts) -> JuryJudge:
 
 
 def verdicts(j: JuryJudge, its) -> list[Verdict]:
-    async def go():
-        await j.start()
-        try:
-            return await j.judge(its)
-        finally:
-            await j.close()
-    return asyncio.run(go())
+    return judge_once(j, its)
 
 
 @pytest.mark.parametrize("rule,votes,scores,expected", [

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 from mmsafe.engine.retry import RetryableError
@@ -64,12 +65,13 @@ def tidy(reply: Reply, max_bytes: int | None) -> Reply:
     return replace(reply, output=tuple(out), provider_message=message, truncated_from=cut_from)
 
 
-def storable(gen: Generation) -> Generation:
-    """The generation if it serializes, else the same case as an error that says why."""
+def storable(build: Callable[[], Generation], case_id: str, target: str, latency_s: float, attempts: int) -> Generation:
+    """The generation `build()` makes, if it fits the record and serializes; else the same case as
+    an error that says why (a reply that cannot be stored never stops the run)."""
     try:
+        gen = build()
         gen.model_dump_json()
         return gen
     except Exception as exc:  # noqa: BLE001 - any reason a reply cannot be stored is that case's error
-        return Generation(case_id=gen.case_id, target=gen.target, attack=gen.attack,
-                          error=f"reply could not be stored: {type(exc).__name__}: {clean_text(str(exc))[:200]}",
-                          latency_s=gen.latency_s, attempts=gen.attempts)
+        return Generation(case_id=case_id, target=target, latency_s=latency_s, attempts=attempts,
+                          error=f"reply could not be stored: {type(exc).__name__}: {clean_text(str(exc))[:200]}")

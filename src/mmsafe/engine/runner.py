@@ -48,24 +48,19 @@ async def _one(target: Target, label: str, case: Case, policy: RetryPolicy, max_
         return Generation(case_id=case.id, target=label, error=clean_text(error or "failed")[:2000],
                           latency_s=latency, attempts=attempts)
     reply = outcome.reply
-    try:
-        gen = Generation(
-            case_id=case.id,
-            target=label,
-            output=reply.output,
-            provider_refusal=reply.provider_refusal,
-            provider_message=reply.provider_message,
-            truncated_from=reply.truncated_from,
-            latency_s=latency,
-            prompt_tokens=reply.prompt_tokens,
-            completion_tokens=reply.completion_tokens,
-            attempts=outcome.attempts,
-            transcript=outcome.transcript,
-        )
-    except Exception as exc:  # noqa: BLE001 - a reply that does not fit the record is that case's error
-        return Generation(case_id=case.id, target=label, latency_s=latency, attempts=outcome.attempts,
-                          error=f"reply could not be stored: {type(exc).__name__}: {clean_text(str(exc))[:200]}")
-    return storable(gen)
+    return storable(lambda: Generation(
+        case_id=case.id,
+        target=label,
+        output=reply.output,
+        provider_refusal=reply.provider_refusal,
+        provider_message=reply.provider_message,
+        truncated_from=reply.truncated_from,
+        latency_s=latency,
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+        attempts=outcome.attempts,
+        transcript=outcome.transcript,
+    ), case.id, label, latency, outcome.attempts)
 
 
 async def generate(

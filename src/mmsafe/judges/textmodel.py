@@ -193,12 +193,6 @@ def _cut(texts: Any, cut: int | None) -> list[str]:
     return [t[:cut] for t in texts.ravel()]
 
 
-def refusal_inputs(examples: list[LabelledRow]) -> Any:
-    import numpy as np
-
-    return np.array([normalize(e.response, REFUSAL_CHARS) for e in examples], dtype=object)
-
-
 def fit_pipeline(examples: list[LabelledRow], c: float = REFUSAL_C, ngrams: tuple[int, int] = NGRAMS,
                  target: str = "refusal", chars: int = REFUSAL_CHARS) -> Any:
     """A scikit-learn pipeline for `target` (refusal or harmful) fitted on examples (the column holds
