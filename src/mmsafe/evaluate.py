@@ -215,8 +215,9 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
     store.add_cases(p.cases)
     for data in p.images.values():
         store.blobs.put(data)
-    if hasattr(p.target, "blobs"):  # a target that reads images gets the run's blob store
-        p.target.blobs = store.blobs
+    for user in (p.target, *p.judges):  # a target or judge that reads or writes images gets the blob store
+        if hasattr(user, "blobs"):
+            user.blobs = store.blobs
     store.set_meta("note", p.target.note)
     label = p.spec.target_label
     lap("store")

@@ -11,6 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 Label = Literal["unsafe", "benign"]
 Role = Literal["system", "user", "assistant"]
 Task = Literal["chat", "TT", "IT", "MU", "TI", "IE", "IC", "MT"]
+# UniSAFE's input/output configurations: what goes in, what must come out
+TEXT_OUT_TASKS = frozenset({"TT", "IT", "MU"})  # text-to-text, image-to-text, multimodal understanding
+IMAGE_OUT_TASKS = frozenset({"TI", "IE", "IC", "MT"})  # text-to-image, image edit, composition, multi-turn edit
+UNISAFE_TASKS = TEXT_OUT_TASKS | IMAGE_OUT_TASKS
 
 
 class Record(BaseModel):
@@ -37,6 +41,10 @@ class Message(Record):
     @property
     def text(self) -> str:
         return "\n".join(p.text for p in self.parts if p.type == "text" and p.text)
+
+    @property
+    def images(self) -> tuple[Part, ...]:
+        return tuple(p for p in self.parts if p.type == "image")
 
 
 class Source(Record):
@@ -69,6 +77,11 @@ class Case(Record):
                 return m.text
         return ""
 
+    @property
+    def input_images(self) -> tuple[Part, ...]:
+        """Every image the case's user turns carry, in order (IE: the original; IC: both inputs)."""
+        return tuple(p for m in self.turns if m.role == "user" for p in m.images)
+
 
 class Generation(Record):
     """What a target produced for one case (under one attack). `error` set means no usable output."""
@@ -97,6 +110,17 @@ class Generation(Record):
     @property
     def text(self) -> str:
         return "\n".join(p.text for p in self.output if p.type == "text" and p.text)
+
+    @property
+    def images(self) -> tuple[Part, ...]:
+        return tuple(p for p in self.output if p.type == "image")
+
+    def turn_images(self) -> tuple[Part, ...]:
+        """The images the target produced, in turn order: every assistant turn's images when the
+        transcript holds the conversation (multi-turn editing), else the final output's."""
+        if self.transcript:
+            return tuple(p for m in self.transcript if m.role == "assistant" for p in m.images)
+        return self.images
 
 
 class Verdict(Record):

@@ -38,6 +38,7 @@ class Reply:
 @dataclass(frozen=True)
 class TargetConfig:
     model: str | None = None
+    image_model: str | None = None  # the model for image-output tasks (TI, IE, IC, MT) where it differs
     base_url: str | None = None
     api_key_env: str | None = None
     predictions: Path | None = None
