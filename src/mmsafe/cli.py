@@ -98,6 +98,8 @@ def main() -> None:
 @click.option("--base-url", default=None, help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1.")
 @click.option("--api-key-env", default=None, metavar="VAR", help="Environment variable holding the API key [OPENAI_API_KEY].")
 @click.option("--predictions", type=click.Path(path_type=Path), default=None, help="Predictions JSONL for --target replay.")
+@click.option("--data", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Dataset for --suite unisafe: a folder of UniSAFE .jsonl/.parquet files (or one .jsonl).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N cases.")
 @click.option("--concurrency", type=click.IntRange(min=1, max=5000), default=100, show_default=True, help="Requests in flight.")
 @click.option("--judge", "judges", multiple=True, help="Judge name, repeatable; the first is primary [embedding, refusal].")

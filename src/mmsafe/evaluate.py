@@ -46,6 +46,7 @@ class RunOptions:
     base_url: str | None = None
     api_key_env: str | None = None
     predictions: Path | None = None
+    data: Path | None = None  # the dataset a data suite (--suite unisafe) reads
     limit: int | None = None
     concurrency: int = 100
     judges: tuple[str, ...] = ()
@@ -123,7 +124,7 @@ def file_hash(path: Path, flag: str) -> str:
 
 def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     images: dict[str, bytes] = {}
-    suite_label, cases = resolve_suite(opts.suite, images)
+    suite_label, cases = resolve_suite(opts.suite, images, opts.data)
     suite_sha = content_hash(cases)  # all cases: --limit may grow or shrink over the same suite
     suite_ids = {c.id for c in cases}
     if opts.limit is not None:

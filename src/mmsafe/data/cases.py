@@ -1,9 +1,12 @@
 """A user's own file of cases (JSONL or CSV): at least a `prompt`; optional id, label,
 category, subcategory, language, system and image columns. The built-in suites use the same format.
 `image` is a path relative to the file's folder (it must stay inside it); the picture goes with
-the last user turn.
+the last user turn (MT: the first). `image_b` is a second picture (IC: the second input).
 A JSONL row may give `turns` instead of `prompt` for a multi-turn case: a list of user turns
-(strings), or of {"role", "content"} messages where assistant messages are fixed history."""
+(strings), or of {"role", "content"} messages where assistant messages are fixed history.
+`task` (default chat) names what goes in and what must come out (TT, IT, MU, TI, IE, IC, MT) and
+what the row must give: IT/MU/IE an image, IC `image` and `image_b`, MT `turns` with at least two
+user turns; TT and TI take no image. `target_id` names the risk several tasks' rows share."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mmsafe.data.rows import iter_rows, validate_row
 from mmsafe.errors import InputError, UsageError
-from mmsafe.schema import Case, Label, Message, Part, Source
+from mmsafe.schema import Case, Label, Message, Part, Source, Task
 from mmsafe.store.blobs import sniff_mime
 
 
@@ -40,6 +43,9 @@ class CaseRow(BaseModel):
     language: str = "en"
     system: str | None = None
     image: str | None = Field(default=None, min_length=1)
+    image_b: str | None = Field(default=None, min_length=1)
+    task: Task = "chat"
+    target_id: str | None = Field(default=None, min_length=1)
 
     def messages(self) -> tuple[Message, ...]:
         head = (Message(role="system", parts=(Part(text=self.system),)),) if self.system else ()
@@ -73,14 +79,17 @@ def load_cases(path: str | Path, dataset: str | None = None, images: dict[str, b
         turns = row.messages()
         if turns[-1].role != "user":
             raise InputError(str(path), line, "turns", "the last turn must be a user turn (the one the model answers)")
-        if row.image is not None:
-            part = image_part(path, line, row.image, images)
-            last = turns[-1]
-            turns = (*turns[:-1], Message(role="user", parts=(*last.parts, part)))
+        check_task(row, turns, path, line)
+        pics = [image_part(path, line, ref, images, f) for f, ref in (("image", row.image), ("image_b", row.image_b))
+                if ref is not None]
+        if pics:
+            turns = with_images(turns, pics, first=row.task == "MT")
         cases.append(
             Case(
                 id=case_id,
                 turns=turns,
+                task=row.task,
+                target_id=row.target_id,
                 category=row.category,
                 subcategory=row.subcategory,
                 label=row.label,
@@ -91,6 +100,30 @@ def load_cases(path: str | Path, dataset: str | None = None, images: dict[str, b
     if not cases:
         raise InputError(str(path), None, None, "no cases in file")
     return cases
+
+
+NEEDS_IMAGE = frozenset({"IT", "MU", "IE", "IC"})
+
+
+def check_task(row: CaseRow, turns: tuple[Message, ...], path: Path, line: int) -> None:
+    """A row gives what its task needs: the input images, the turns."""
+    if row.image_b is not None and row.image is None:
+        raise InputError(str(path), line, "image", "required with `image_b` (the first input image)")
+    if row.task in NEEDS_IMAGE and row.image is None:
+        raise InputError(str(path), line, "image", f"required: task {row.task} takes an input image")
+    if row.task == "IC" and row.image_b is None:
+        raise InputError(str(path), line, "image_b", "required: task IC composes two input images")
+    if row.task in ("TT", "TI") and row.image is not None:
+        raise InputError(str(path), line, "image", f"task {row.task} takes no input image (IT, MU or IE do)")
+    if row.task == "MT" and sum(m.role == "user" for m in turns) < 2:
+        raise InputError(str(path), line, "turns", "task MT needs `turns` with at least 2 user turns")
+
+
+def with_images(turns: tuple[Message, ...], pics: list[Part], first: bool = False) -> tuple[Message, ...]:
+    """The turns with `pics` added to the last user turn (or the first, for multi-turn editing)."""
+    users = [i for i, m in enumerate(turns) if m.role == "user"]
+    i = users[0] if first else users[-1]
+    return (*turns[:i], Message(role="user", parts=(*turns[i].parts, *pics)), *turns[i + 1:])
 
 
 MAX_IMAGE_ENV = "MMSAFE_MAX_IMAGE_MB"
@@ -111,38 +144,59 @@ def max_image_bytes() -> int:
     return int(mb * 2**20)
 
 
-def image_part(suite: Path, line: int, ref: str, images: dict[str, bytes]) -> Part:
+def image_part(suite: Path, line: int, ref: str, images: dict[str, bytes], field: str = "image") -> Part:
     """Read an image named by a suite row; the path must stay inside the suite file's folder and
     the file must not exceed max_image_bytes() (checked before reading)."""
     base = suite.resolve().parent
     if "\0" in ref or len(ref) > 1024:
-        raise InputError(str(suite), line, "image", f"{ref[:80]!r}… is not a usable file name")
+        raise InputError(str(suite), line, field, f"{ref[:80]!r}… is not a usable file name")
     rel = Path(ref)
     if rel.is_absolute() or ".." in rel.parts:
-        raise InputError(str(suite), line, "image", f"{ref!r} must be a relative path inside {base}")
-    cap = max_image_bytes()
+        raise InputError(str(suite), line, field, f"{ref!r} must be a relative path inside {base}")
     try:
         file = (base / rel).resolve(strict=True)
-        if not file.is_relative_to(base):  # e.g. a symlink pointing out of the folder
-            raise InputError(str(suite), line, "image", f"{ref!r} resolves outside {base}")
+    except FileNotFoundError:
+        raise InputError(str(suite), line, field, f"file not found: {base / rel}") from None
+    except (OSError, RuntimeError, ValueError) as exc:  # symlink loop, name too long, unreadable
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(str(suite), line, field, f"cannot read {ref!r}: {reason}") from None
+    if not file.is_relative_to(base):  # e.g. a symlink pointing out of the folder
+        raise InputError(str(suite), line, field, f"{ref!r} resolves outside {base}")
+    return bytes_part(read_image(file, str(suite), line, field, ref), str(suite), line, field, ref, images)
+
+
+def read_image(file: Path, where: str, line: int | None, field: str, ref: str) -> bytes:
+    """The bytes of a regular file of at most max_image_bytes() (checked before and while reading)."""
+    cap = max_image_bytes()
+    try:
         if not file.is_file():
-            raise InputError(str(suite), line, "image", f"not a file: {file}")
+            raise InputError(where, line, field, f"not a file: {file}")
         size = file.stat().st_size
         if size > cap:
-            raise InputError(str(suite), line, "image", f"{ref!r} is {size / 2**20:.1f} MiB, over the "
+            raise InputError(where, line, field, f"{ref!r} is {size / 2**20:.1f} MiB, over the "
                              f"{cap / 2**20:g} MiB limit per image (raise it with ${MAX_IMAGE_ENV})")
         with file.open("rb") as fh:
             data = fh.read(cap + 1)
     except FileNotFoundError:
-        raise InputError(str(suite), line, "image", f"file not found: {base / rel}") from None
+        raise InputError(where, line, field, f"file not found: {file}") from None
     except (OSError, RuntimeError, ValueError) as exc:  # symlink loop, name too long, unreadable
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise InputError(str(suite), line, "image", f"cannot read {ref!r}: {reason}") from None
+        raise InputError(where, line, field, f"cannot read {ref!r}: {reason}") from None
     if len(data) > cap:  # grew after stat()
-        raise InputError(str(suite), line, "image", f"{ref!r} is over the {cap / 2**20:g} MiB limit per image")
+        raise InputError(where, line, field, f"{ref!r} is over the {cap / 2**20:g} MiB limit per image")
+    return data
+
+
+def bytes_part(data: bytes, where: str, line: int | None, field: str, ref: str, images: dict[str, bytes]) -> Part:
+    """An image part for bytes that are a PNG, JPEG, GIF or WebP within the size cap; the bytes are
+    collected into `images` (hash -> bytes)."""
+    cap = max_image_bytes()
+    if len(data) > cap:
+        raise InputError(where, line, field, f"{ref!r} is {len(data) / 2**20:.1f} MiB, over the "
+                         f"{cap / 2**20:g} MiB limit per image (raise it with ${MAX_IMAGE_ENV})")
     mime = sniff_mime(data)
     if mime is None:
-        raise InputError(str(suite), line, "image", f"{ref!r} is not a PNG, JPEG, GIF or WebP image")
+        raise InputError(where, line, field, f"{ref!r} is not a PNG, JPEG, GIF or WebP image")
     sha = hashlib.sha256(data).hexdigest()
     images[sha] = data
     return Part(type="image", image_sha256=sha, mime=mime)

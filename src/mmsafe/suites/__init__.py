@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from mmsafe.errors import UsageError
 from mmsafe.registry import Registry
 from mmsafe.schema import Case
 
@@ -12,11 +13,24 @@ BUILTIN = Path(__file__).resolve().parents[1] / "data" / "builtin"
 
 suites: Registry[Callable[[], list[Case]]] = Registry("suite")
 suites.lazy("quick", "mmsafe.suites.builtin:quick", "the project's own quick suite: 12 hazard categories, over-refusal probes, 10 languages")
+suites.lazy("unisafe", "mmsafe.suites.unisafe:unisafe",
+            "UniSAFE, seven image/text tasks (unisafe:TI,IE… picks tasks) from --data DIR or the hub")
 
 
-def resolve_suite(name: str, images: dict[str, bytes] | None = None) -> tuple[str, list[Case]]:
+def resolve_suite(name: str, images: dict[str, bytes] | None = None, data: Path | None = None) -> tuple[str, list[Case]]:
     """Return (suite label stored in the run spec, cases). A path loads the user's own file; the
-    bytes of the images its rows name are collected into `images` (hash -> bytes)."""
+    bytes of the images its rows name are collected into `images` (hash -> bytes). A suite read
+    from data (`data_suite`, e.g. unisafe) gets `data` (--data) and the part after "NAME:"."""
+    images = {} if images is None else images
+    base, colon, sub = name.partition(":")
+    if base in suites.names():
+        fn = suites.get(base, "--suite")
+        if getattr(fn, "data_suite", False):
+            return fn(sub, data, images)
+        if colon:
+            raise UsageError(f"--suite {base} takes no ':' selection")
+    if data is not None:
+        raise UsageError(f"--data is for suites read from a dataset (e.g. --suite unisafe), not --suite {name}")
     if name in suites.names():
         return name, suites.get(name, "--suite")()
     path = Path(name)
