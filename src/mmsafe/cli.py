@@ -246,10 +246,13 @@ def report(dirs: tuple[Path, ...], as_json: bool) -> None:
 
 @main.command()
 @click.argument("dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
-@click.option("--output", "-o", default=None, help="File to write, or - for stdout [DIR/cases.FORMAT].")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "unisafe"]), default="jsonl", show_default=True,
+              help="unisafe: UniSAFE predictions JSONL, images copied to FILE-STEM-images/ beside it.")
+@click.option("--output", "-o", default=None,
+              help="File to write, or - for stdout [DIR/cases.FORMAT; unisafe: DIR/unisafe-predictions.jsonl].")
 def export(dir: Path, fmt: str, output: str | None) -> None:
-    """Write one row per case (prompt, output, each judge's verdict) as JSONL or CSV."""
+    """Write one row per case (prompt, output, each judge's verdict) as JSONL or CSV, or the
+    outputs as UniSAFE predictions (re-readable with --target replay)."""
     from mmsafe.errors import MmsafeError
     from mmsafe.store.export import export as do_export
 

@@ -126,7 +126,7 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     images: dict[str, bytes] = {}
     suite_label, cases = resolve_suite(opts.suite, images, opts.data)
     suite_sha = content_hash(cases)  # all cases: --limit may grow or shrink over the same suite
-    suite_ids = {c.id for c in cases}
+    every_case = cases
     if opts.limit is not None:
         cases = cases[: opts.limit]
     if opts.system_prompt:
@@ -138,9 +138,9 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     )
     target = targets.get(opts.target, "--target")(cfg)
     predictions_sha = file_hash(Path(opts.predictions), "--predictions") if opts.predictions is not None else None
-    unknown = set(getattr(target, "_by_id", None) or ()) - suite_ids  # the replay target's predictions
+    unknown = target.unmatched(every_case) if hasattr(target, "unmatched") else 0  # the replay target's rows
     if unknown:
-        warn(f"{len(unknown)} prediction(s) in {opts.predictions} have an id that is not in the suite; they are ignored")
+        warn(f"{unknown} prediction(s) in {opts.predictions} have an id that is not in the suite; they are ignored")
     judges = [build_judge(judge_registry.get(n, "--judge"), opts.judge_config)
               for n in dict.fromkeys(opts.judges or default_judges(warn))]
     judge_names = tuple(judge_id(j) for j in judges)

@@ -1,4 +1,4 @@
-"""Per-case rows out of a run: JSONL for programs, CSV for spreadsheets.
+"""Per-case rows out of a run: JSONL for programs, CSV for spreadsheets, UniSAFE predictions.
 
 Model output is untrusted: in CSV a cell that a spreadsheet would read as a formula
 (=, +, -, @, tab, carriage return first) is prefixed with an apostrophe."""
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mmsafe.errors import UsageError
+from mmsafe.store import export_unisafe
 from mmsafe.store.sqlite import Store
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -63,7 +64,14 @@ def export(folder: Path, fmt: str, output: TextIO | Path | None = None) -> tuple
     store = Store.open(folder, create=False)
     try:
         judges = list(store.meta("judges", []) or [])
-        rows = case_rows(store, judges)
+        if fmt == "unisafe":
+            if output is not None and not isinstance(output, Path):
+                raise UsageError("--format unisafe writes images beside the file: give -o FILE.jsonl, not -")
+            output = output or folder / "unisafe-predictions.jsonl"
+            rows = export_unisafe.rows(store, output.parent / f"{output.stem}-images")
+            fmt = "jsonl"
+        else:
+            rows = case_rows(store, judges)
         if output is not None and not isinstance(output, Path):
             return "-", write(rows, fmt, output)
         path = output or folder / f"cases.{fmt}"
