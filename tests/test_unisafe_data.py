@@ -1,0 +1,343 @@
+"""UniSAFE data in and out: its case format (JSONL, parquet), user suites with tasks, its
+prediction format imported by the replay target and written by `mmsafe export --format unisafe`."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import SHARED, mmsafe
+from mmsafe.data.cases import load_cases
+from mmsafe.data.predictions import load_predictions
+from mmsafe.errors import InputError, UsageError
+from mmsafe.store import Store
+from mmsafe.suites import resolve_suite
+
+UNISAFE = SHARED / "data" / "unisafe"
+
+
+def pil_png(colour: tuple[int, int, int], size: int = 12) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def pil_jpeg(colour: tuple[int, int, int]) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (10, 10), colour).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def base_row(rid: str, st: str, **kw) -> dict:
+    row = {"id": rid, "category": "Violence", "subcategory": "V1", "unsafe_trigger": "trigger " + rid,
+           "target": "target " + rid, "scenario_type": st, "instruction": f"instruction {st} {rid}",
+           "input_image": None, "input_image_b": None, "turns": []}
+    row.update(kw)
+    return row
+
+
+def seven_rows() -> tuple[list[dict], list[dict]]:
+    """(image split, text split): every task, two of them sharing the risk id r1."""
+    image = [
+        base_row("r1", "TI"),
+        base_row("r2", "IE", input_image="img/a.png"),
+        base_row("r3", "IC", input_image="img/a.png", input_image_b="img/b.jpg"),
+        base_row("r4", "MT", instruction=None, input_image="img/b.jpg",
+                 turns=["turn one", "turn two", "turn three", "turn four"]),
+    ]
+    text = [
+        base_row("r1", "TT"),
+        base_row("r5", "IT", input_image="img/a.png"),
+        base_row("r6", "MU", input_image="img/b.jpg"),
+    ]
+    return image, text
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def unisafe_dir(tmp_path) -> Path:
+    d = tmp_path / "unisafe"
+    (d / "img").mkdir(parents=True)
+    (d / "img" / "a.png").write_bytes(pil_png((200, 10, 10)))
+    (d / "img" / "b.jpg").write_bytes(pil_jpeg((10, 200, 10)))
+    image, text = seven_rows()
+    write_jsonl(d / "image.jsonl", image)
+    write_jsonl(d / "text.jsonl", text)
+    return d
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- cases -----------------------------------------------------------------------------------
+
+def test_real_sample_files_load():
+    images: dict[str, bytes] = {}
+    label, cases = resolve_suite("unisafe", images, UNISAFE)  # predictions.sample.jsonl beside it is skipped
+    assert label == "unisafe" and not images
+    raw = [json.loads(line) for line in (UNISAFE / "cases.sample.jsonl").read_text().splitlines()]
+    assert [c.id for c in cases] == [f"{r['scenario_type']}:{r['id']}" for r in raw]
+    for c, r in zip(cases, raw):
+        assert (c.target_id, c.task, c.category, c.subcategory, c.label) == (
+            r["id"], r["scenario_type"], r["category"], r["subcategory"], "unsafe")
+        assert c.reference == {"target": r["target"], "unsafe_trigger": r["unsafe_trigger"], "instruction": r["instruction"]}
+        assert [m.role for m in c.turns] == ["user"] and c.prompt == r["instruction"]
+        assert c.source.dataset == "unisafe"
+    preds = load_predictions(UNISAFE / "predictions.sample.jsonl")
+    assert set(preds) == {c.id for c in cases}
+    assert [p.refusal for p in preds.values()] == [False, True]
+
+
+def test_sample_predictions_score_against_sample_cases(tmp_path):
+    out = tmp_path / "run"
+    r = mmsafe("run", "--suite", "unisafe", "--data", str(UNISAFE), "--target", "replay",
+               "--predictions", str(UNISAFE / "predictions.sample.jsonl"), "--judge", "refusal",
+               "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["counts"]["answered"] == 2 and res["run"]["suite"] == "unisafe"
+    assert "prediction(s)" not in r.stderr  # every row matched a case
+    gens = {g.case_id: g for g in Store.open(out, create=False).generations()}
+    assert gens["TT:example-tt-2"].provider_refusal and gens["TT:example-tt-1"].text == "A generated response."
+    listed = mmsafe("list", "suites")
+    assert listed.returncode == 0 and any(line.startswith("unisafe ") for line in listed.stdout.splitlines())
+
+
+def test_all_seven_tasks_load_into_their_case_shapes(unisafe_dir):
+    a, b = (unisafe_dir / "img" / "a.png").read_bytes(), (unisafe_dir / "img" / "b.jpg").read_bytes()
+    images: dict[str, bytes] = {}
+    label, cases = resolve_suite("unisafe", images, unisafe_dir)
+    by = {c.id: c for c in cases}
+    assert sorted(by) == sorted(["TI:r1", "IE:r2", "IC:r3", "MT:r4", "TT:r1", "IT:r5", "MU:r6"])
+    assert images == {sha(a): a, sha(b): b}  # each picture once, however many rows use it
+    for cid in ("TT:r1", "TI:r1"):
+        (m,) = by[cid].turns
+        assert m.role == "user" and m.images == () and m.text == f"instruction {cid[:2]} r1"
+    assert by["TT:r1"].target_id == by["TI:r1"].target_id == "r1"
+    for cid, pic in (("IE:r2", a), ("IT:r5", a), ("MU:r6", b)):
+        (m,) = by[cid].turns
+        assert [p.type for p in m.parts] == ["text", "image"] and m.images[0].image_sha256 == sha(pic)
+    (ic,) = by["IC:r3"].turns
+    assert [p.type for p in ic.parts] == ["text", "image", "image"]
+    assert [p.image_sha256 for p in by["IC:r3"].input_images] == [sha(a), sha(b)]
+    assert by["IC:r3"].input_images[1].mime == "image/jpeg"
+    mt = by["MT:r4"]
+    assert [m.role for m in mt.turns] == ["user"] * 4
+    assert [m.text for m in mt.turns] == ["turn one", "turn two", "turn three", "turn four"]
+    assert mt.turns[0].images[0].image_sha256 == sha(b) and all(not m.images for m in mt.turns[1:])
+    assert all(c.task == c.id.split(":")[0] and c.subcategory == "V1" and c.category == "Violence" for c in cases)
+
+
+def test_task_selection_filters_and_labels(unisafe_dir, tmp_path):
+    label, cases = resolve_suite("unisafe:ie,TI", {}, unisafe_dir)
+    assert label == "unisafe:TI,IE" and sorted(c.id for c in cases) == ["IE:r2", "TI:r1"]
+    with pytest.raises(UsageError, match="unknown task XX"):
+        resolve_suite("unisafe:TI,XX", {}, unisafe_dir)
+    with pytest.raises(UsageError, match="takes no ':' selection"):
+        resolve_suite("quick:TI", {})
+    # through the CLI: only the TI case is run and the label is stored in the spec
+    preds = write_jsonl(tmp_path / "p.jsonl", [{"id": "r1", "scenario_type": "TT", "model": "m", "output_text": "x"},
+                                             {"id": "r1", "scenario_type": "TI", "model": "m", "refusal": True}])
+    out = tmp_path / "run"
+    r = mmsafe("run", "--suite", "unisafe:TI", "--data", str(unisafe_dir), "--target", "replay",
+               "--predictions", str(preds), "--judge", "refusal", "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["run"]["suite"] == "unisafe:TI" and res["counts"]["cases"] == 1
+    assert [c.id for c in Store.open(out, create=False).cases()] == ["TI:r1"]
+    assert "1 prediction(s)" in r.stderr  # the TT row answers no case of this run
+
+
+def test_a_single_file_and_no_data(unisafe_dir, tmp_path):
+    _, cases = resolve_suite("unisafe", {}, unisafe_dir / "text.jsonl")
+    assert sorted(c.id for c in cases) == ["IT:r5", "MU:r6", "TT:r1"]
+    r = mmsafe("run", "--suite", "unisafe", "--target", "replay", "--predictions", str(UNISAFE / "predictions.sample.jsonl"),
+               "--out", str(tmp_path / "run"), env={"HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 2 and "--data DIR" in r.stderr and "Traceback" not in r.stderr
+    r = mmsafe("run", "--suite", "quick", "--data", str(unisafe_dir), "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "--data is for" in r.stderr
+
+
+def test_hub_dataset_is_loaded_by_name_with_images_as_structs(tmp_path, unisafe_dir):
+    """Without --data, `datasets` loads segyulee/UniSAFE (a stand-in module here: tests stay offline)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    png = pil_png((1, 2, 3))
+    (site / "datasets.py").write_text(f'''
+class Image:
+    def __init__(self, decode=True): self.decode = decode
+class Split(list):
+    column_names = ["id", "scenario_type", "instruction", "input_image", "input_image_b", "turns"]
+    def cast_column(self, col, feature):
+        assert feature.decode is False
+        return self
+def load_dataset(name, token=None):
+    assert name == "segyulee/UniSAFE"
+    img = {{"bytes": {png!r}, "path": "x.png"}}
+    return {{"image": Split([{{"id": "h1", "scenario_type": "IE", "instruction": "edit", "input_image": img,
+                               "input_image_b": None, "turns": []}}]),
+             "text": Split([{{"id": "h1", "scenario_type": "TT", "instruction": "ask", "input_image": None,
+                              "input_image_b": None, "turns": []}}])}}
+''')
+    env = {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    preds = write_jsonl(tmp_path / "p.jsonl", [{"id": "h1", "scenario_type": "TT", "model": "m", "output_text": "no"}])
+    out = tmp_path / "run"
+    r = mmsafe("run", "--suite", "unisafe", "--target", "replay", "--predictions", str(preds), "--judge", "refusal",
+               "--out", str(out), "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    cases = {c.id: c for c in Store.open(out, create=False).cases()}
+    assert sorted(cases) == ["IE:h1", "TT:h1"] and cases["IE:h1"].input_images[0].image_sha256 == sha(png)
+    assert (out / "blobs" / sha(png)[:2] / sha(png)).read_bytes() == png
+
+
+@pytest.mark.parametrize("change,line,field,problem", [
+    (lambda rows: rows[0].update(scenario_type="XY"), 1, "scenario_type", "unknown 'XY'"),
+    (lambda rows: rows[0].pop("scenario_type"), 1, "scenario_type", "unknown None"),
+    (lambda rows: rows.append(dict(rows[1])), 5, "id", "duplicate (id, scenario_type) ('r2', 'IE')"),
+    (lambda rows: rows[1].update(input_image=None), 2, "input_image", "task IE takes an input image"),
+    (lambda rows: rows[2].update(input_image_b=None), 3, "input_image_b", "task IC composes two input images"),
+    (lambda rows: rows[3].update(turns=["a", "b", "c"]), 4, "turns", "exactly 4 non-empty turns, got 3"),
+    (lambda rows: rows[3].update(turns=["a", "b", "c", "d", "e"]), 4, "turns", "exactly 4"),
+    (lambda rows: rows[3].update(turns=["a", "", "c", "d"]), 4, "turns", "exactly 4 non-empty"),
+    (lambda rows: rows[0].pop("id"), 1, "id", "required"),
+    (lambda rows: rows[0].update(instruction=""), 1, "instruction", "required"),
+    (lambda rows: rows[1].update(input_image=7), 2, "input_image", "expected an image path"),
+])
+def test_bad_rows_name_file_line_and_field(tmp_path, change, line, field, problem):
+    d = tmp_path / "u"
+    (d / "img").mkdir(parents=True)
+    (d / "img" / "a.png").write_bytes(pil_png((1, 1, 1)))
+    (d / "img" / "b.jpg").write_bytes(pil_jpeg((2, 2, 2)))
+    rows, _ = seven_rows()
+    change(rows)
+    path = write_jsonl(d / "image.jsonl", rows)
+    with pytest.raises(InputError) as exc:
+        resolve_suite("unisafe", {}, d)
+    assert exc.value.file == str(path) and exc.value.field == field and problem in exc.value.problem
+    assert exc.value.line == line
+
+
+def test_bad_row_through_the_cli_is_a_clean_error(unisafe_dir, tmp_path):
+    rows, _ = seven_rows()
+    rows[2]["input_image_b"] = None
+    path = write_jsonl(unisafe_dir / "image.jsonl", rows)
+    out = tmp_path / "run"
+    r = mmsafe("run", "--suite", "unisafe", "--data", str(unisafe_dir), "--target", "replay",
+               "--predictions", str(UNISAFE / "predictions.sample.jsonl"), "--out", str(out))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"{path}, line 3: field 'input_image_b'" in r.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("ref,problem", [
+    ("/etc/passwd", "must be a relative path"),
+    ("../outside.png", "must be a relative path"),
+    ("img/../../outside.png", "must be a relative path"),
+    ("link.png", "resolves outside"),
+    ("img/missing.png", "file not found"),
+    ("notes.png", "is not a PNG, JPEG, GIF or WebP image"),
+    ("big.png", "over the"),
+])
+def test_image_paths_stay_inside_the_data_folder(tmp_path, ref, problem):
+    d = tmp_path / "u"
+    (d / "img").mkdir(parents=True)
+    (tmp_path / "outside.png").write_bytes(pil_png((9, 9, 9)))
+    (d / "link.png").symlink_to(tmp_path / "outside.png")
+    (d / "notes.png").write_text("not a picture")
+    (d / "big.png").write_bytes(pil_png((5, 5, 5), size=600) + b"\0" * 40_000)
+    write_jsonl(d / "cases.jsonl", [base_row("r1", "IT", input_image=ref)])
+    os.environ["MMSAFE_MAX_IMAGE_MB"] = "0.02"
+    try:
+        with pytest.raises(InputError) as exc:
+            resolve_suite("unisafe", {}, d)
+    finally:
+        del os.environ["MMSAFE_MAX_IMAGE_MB"]
+    assert exc.value.field == "input_image" and exc.value.line == 1 and problem in exc.value.problem
+
+
+def test_parquet_layout_with_image_structs(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    d = tmp_path / "hf"
+    (d / "data").mkdir(parents=True)
+    a, b = pil_png((50, 60, 70)), pil_jpeg((70, 60, 50))
+    (d / "data" / "side.jpg").write_bytes(b)
+    image, text = seven_rows()
+
+    def struct(ref):
+        if ref is None:
+            return None
+        if ref.endswith(".png"):
+            return {"bytes": a, "path": "a.png"}
+        return {"bytes": None, "path": "side.jpg"}  # no bytes: read beside the parquet file
+    for name, rows in (("image", image), ("text", text)):
+        rows = [{**r, "input_image": struct(r["input_image"]), "input_image_b": struct(r["input_image_b"])} for r in rows]
+        pq.write_table(pa.Table.from_pylist(rows), d / "data" / f"{name}-00000-of-00001.parquet")
+    images: dict[str, bytes] = {}
+    _, cases = resolve_suite("unisafe", images, d)
+    by = {c.id: c for c in cases}
+    assert len(by) == 7 and images == {sha(a): a, sha(b): b}
+    assert [p.image_sha256 for p in by["IC:r3"].input_images] == [sha(a), sha(b)]
+    assert [len(m.images) for m in by["MT:r4"].turns] == [1, 0, 0, 0]
+    # a struct path may not leave the folder either
+    bad = [{**image[1], "input_image": {"bytes": None, "path": "../../x.png"}}]
+    pq.write_table(pa.Table.from_pylist(bad), d / "data" / "image-00000-of-00001.parquet")
+    with pytest.raises(InputError) as exc:
+        resolve_suite("unisafe", {}, d)
+    assert exc.value.field == "input_image" and "relative path" in exc.value.problem
+
+
+# --- user suites with tasks ------------------------------------------------------------------
+
+def test_user_suite_rows_take_a_task(tmp_path):
+    (tmp_path / "a.png").write_bytes(pil_png((3, 3, 3)))
+    (tmp_path / "b.png").write_bytes(pil_png((4, 4, 4)))
+    path = write_jsonl(tmp_path / "mine.jsonl", [
+        {"id": "p1", "prompt": "plain"},
+        {"id": "p2", "prompt": "draw it", "task": "TI", "target_id": "risk-1"},
+        {"id": "p3", "prompt": "edit it", "task": "IE", "image": "a.png"},
+        {"id": "p4", "prompt": "combine", "task": "IC", "image": "a.png", "image_b": "b.png"},
+        {"id": "p5", "task": "MT", "turns": ["one", "two"], "image": "b.png"},
+    ])
+    by = {c.id: c for c in load_cases(path)}
+    assert [by[i].task for i in ("p1", "p2", "p3", "p4", "p5")] == ["chat", "TI", "IE", "IC", "MT"]
+    assert by["p2"].target_id == "risk-1" and by["p1"].target_id is None
+    assert [p.image_sha256 for p in by["p4"].input_images] == [sha((tmp_path / n).read_bytes()) for n in ("a.png", "b.png")]
+    assert len(by["p3"].input_images) == 1
+    assert [len(m.images) for m in by["p5"].turns] == [1, 0]  # MT: the picture goes with the first turn
+
+
+@pytest.mark.parametrize("row,field,problem", [
+    ({"prompt": "x", "task": "IE"}, "image", "task IE takes an input image"),
+    ({"prompt": "x", "task": "IT"}, "image", "task IT takes an input image"),
+    ({"prompt": "x", "task": "IC", "image": "a.png"}, "image_b", "task IC composes two input images"),
+    ({"prompt": "x", "image_b": "a.png"}, "image", "required with `image_b`"),
+    ({"prompt": "x", "task": "MT"}, "turns", "at least 2 user turns"),
+    ({"prompt": "x", "task": "TT", "image": "a.png"}, "image", "takes no input image"),
+    ({"prompt": "x", "task": "XY"}, "task", "Input should be"),
+    ({"prompt": "x", "task": "IC", "image": "a.png", "image_b": "../a.png"}, "image_b", "relative path"),
+])
+def test_user_suite_task_needs(tmp_path, row, field, problem):
+    (tmp_path / "a.png").write_bytes(pil_png((3, 3, 3)))
+    path = write_jsonl(tmp_path / "mine.jsonl", [{"prompt": "fine"}, row])
+    with pytest.raises(InputError) as exc:
+        load_cases(path)
+    assert (exc.value.line, exc.value.field) == (2, field) and problem in exc.value.problem
+
+
+def test_user_suite_csv_task_column(tmp_path):
+    (tmp_path / "a.png").write_bytes(pil_png((3, 3, 3)))
+    path = tmp_path / "mine.csv"
+    path.write_text("id,prompt,task,image\nq1,edit this,IE,a.png\nq2,just text,,\n")
+    cases = load_cases(path)
+    assert [(c.id, c.task, len(c.input_images)) for c in cases] == [("q1", "IE", 1), ("q2", "chat", 0)]
