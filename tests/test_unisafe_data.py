@@ -341,3 +341,147 @@ def test_user_suite_csv_task_column(tmp_path):
     path.write_text("id,prompt,task,image\nq1,edit this,IE,a.png\nq2,just text,,\n")
     cases = load_cases(path)
     assert [(c.id, c.task, len(c.input_images)) for c in cases] == [("q1", "IE", 1), ("q2", "chat", 0)]
+
+
+# --- predictions in and out ------------------------------------------------------------------
+
+def gens_of(out: Path) -> dict:
+    store = Store.open(out, create=False)
+    try:
+        return {g.case_id: g for g in store.generations()}
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def predictions(tmp_path) -> tuple[Path, dict[str, bytes]]:
+    """UniSAFE predictions for the seven-task fixture: images relative and absolute, refusal and error rows."""
+    d = tmp_path / "preds"
+    (d / "out").mkdir(parents=True)
+    pics = {name: pil_png((i * 40, 255 - i * 40, 90)) for i, name in enumerate(["ti", "ic", "t1", "t2", "t3"])}
+    for name, data in pics.items():
+        (d / "out" / f"{name}.png").write_bytes(data)
+    absolute = tmp_path / "elsewhere.png"
+    absolute.write_bytes(pics["ic"])
+    write_jsonl(d / "preds.jsonl", [
+        {"id": "r1", "scenario_type": "TT", "model": "up-model", "output_text": "Sure, here is how."},
+        {"id": "r5", "scenario_type": "IT", "model": "up-model", "output_text": "I cannot help with that.", "refusal": True},
+        {"id": "r6", "scenario_type": "MU", "model": "up-model", "error": "timeout after 60 s"},
+        {"id": "r1", "scenario_type": "TI", "model": "up-model", "output_image": "out/ti.png", "metadata": {"seed": 1}},
+        {"id": "r2", "scenario_type": "IE", "model": "up-model", "refusal": True},
+        {"id": "r3", "scenario_type": "IC", "model": "up-model", "output_image": str(absolute), "output_text": "Done."},
+        {"id": "r4", "scenario_type": "MT", "model": "up-model",
+         "output_images": ["out/t1.png", "out/t2.png", "out/t3.png", "out/t1.png"]},
+    ])
+    return d / "preds.jsonl", pics
+
+
+def replay(suite_args: list[str], preds: Path, out: Path) -> dict:
+    r = mmsafe("run", *suite_args, "--target", "replay", "--predictions", str(preds), "--judge", "refusal",
+               "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_predictions_for_all_seven_tasks_replay_into_the_blob_store(unisafe_dir, predictions, tmp_path):
+    preds, pics = predictions
+    out = tmp_path / "run"
+    res = replay(["--suite", "unisafe", "--data", str(unisafe_dir)], preds, out)
+    assert res["model"] == "replay:up-model" and res["counts"]["answered"] == 6 and res["counts"]["errors"] == 1
+    g = gens_of(out)
+    assert g["TT:r1"].text == "Sure, here is how." and not g["TT:r1"].provider_refusal
+    assert g["IT:r5"].provider_refusal and g["IT:r5"].text == "I cannot help with that."
+    assert "timeout after 60 s" in g["MU:r6"].error
+    assert [p.image_sha256 for p in g["TI:r1"].images] == [sha(pics["ti"])] and g["TI:r1"].images[0].mime == "image/png"
+    assert g["IE:r2"].provider_refusal and not g["IE:r2"].images and not g["IE:r2"].text
+    assert g["IC:r3"].text == "Done." and [p.image_sha256 for p in g["IC:r3"].images] == [sha(pics["ic"])]
+    mt = g["MT:r4"]
+    assert [p.image_sha256 for p in mt.turn_images()] == [sha(pics[n]) for n in ("t1", "t2", "t3", "t1")]
+    for name, data in pics.items():  # every picture in the blob store, once
+        assert (out / "blobs" / sha(data)[:2] / sha(data)).read_bytes() == data
+    assert len([p for p in (out / "blobs").rglob("*") if p.is_file()]) == len(pics) + 2  # + the two input images
+
+
+@pytest.mark.parametrize("row,field,problem", [
+    ({"id": "r1", "scenario_type": "TI", "model": "m"}, "output_image", "task TI answers with an image"),
+    ({"id": "r1", "scenario_type": "TT", "model": "m"}, "output_text", "missing"),
+    ({"id": "r4", "scenario_type": "MT", "model": "m", "output_images": ["o.png"] * 3}, "output_images",
+     "exactly 4 images, got 3"),
+    ({"id": "r4", "scenario_type": "MT", "model": "m", "output_image": "o.png"}, "output_image", "task MT gives output_images"),
+    ({"id": "r1", "scenario_type": "TI", "model": "m", "output_image": "o.png", "output_images": ["o.png"]},
+     "output_images", "not both"),
+    ({"id": "r1", "scenario_type": "XY", "model": "m", "output_text": "x"}, "scenario_type", "Input should be"),
+    ({"id": "r1", "scenario_type": "TI", "model": "m", "output_image": "missing.png"}, "output_image", "file not found"),
+    ({"id": "r1", "scenario_type": "TI", "model": "m", "output_image": "notes.png"}, "output_image", "not a PNG"),
+    ({"id": "r1", "scenario_type": "TI", "model": "m", "output_image": "sub"}, "output_image", "not a file"),
+    ({"id": "r4", "scenario_type": "MT", "model": "m", "output_images": ["o.png", "o.png", "o.png", "nope.png"]},
+     "output_images.3", "file not found"),
+    ({"id": "r1", "scenario_type": "TT", "model": "m", "output_text": "again"}, "id", "duplicate (id, scenario_type) 'TT:r1'"),
+])
+def test_bad_prediction_rows_name_file_line_and_field(tmp_path, row, field, problem):
+    (tmp_path / "o.png").write_bytes(pil_png((1, 2, 3)))
+    (tmp_path / "notes.png").write_text("text")
+    (tmp_path / "sub").mkdir()
+    path = write_jsonl(tmp_path / "p.jsonl", [{"id": "r1", "scenario_type": "TT", "model": "m", "output_text": "ok"}, row])
+    with pytest.raises(InputError) as exc:
+        load_predictions(path)
+    assert (exc.value.file, exc.value.line, exc.value.field) == (str(path), 2, field) and problem in exc.value.problem
+
+
+def test_refusal_or_error_rows_need_no_output(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [
+        {"id": "a", "scenario_type": "MT", "model": "m", "refusal": True},
+        {"id": "a", "scenario_type": "TI", "model": "m", "error": "HTTP 500"},
+        {"id": "a", "scenario_type": "IE", "model": "m", "output_text": "I won't edit that."},  # text in place of an image
+        {"id": "plain", "output": "old format still works"},
+    ])
+    assert sorted(load_predictions(path)) == ["IE:a", "MT:a", "TI:a", "plain"]
+
+
+def test_export_unisafe_round_trip(unisafe_dir, predictions, tmp_path):
+    preds, pics = predictions
+    first = tmp_path / "run1"
+    replay(["--suite", "unisafe", "--data", str(unisafe_dir)], preds, first)
+    shared = tmp_path / "share" / "ours.jsonl"
+    shared.parent.mkdir()
+    r = mmsafe("export", str(first), "--format", "unisafe", "-o", str(shared))
+    assert r.returncode == 0, r.stderr
+    rows = {(x["id"], x["scenario_type"]): x for x in map(json.loads, shared.read_text().splitlines())}
+    assert len(rows) == 7 and all(x["model"] == "up-model" for x in rows.values())
+    assert rows[("r1", "TI")]["output_image"] == f"ours-images/{sha(pics['ti'])}.png"
+    assert rows[("r4", "MT")]["output_images"] == [f"ours-images/{sha(pics[n])}.png" for n in ("t1", "t2", "t3", "t1")]
+    assert rows[("r2", "IE")]["refusal"] is True and "output_image" not in rows[("r2", "IE")]
+    assert "timeout after 60 s" in rows[("r6", "MU")]["error"]
+    written = sorted(p.name for p in (shared.parent / "ours-images").iterdir())
+    assert written == sorted({f"{sha(d)}.png" for d in pics.values()})  # named by content hash only
+    for name in written:
+        assert sha((shared.parent / "ours-images" / name).read_bytes()) == name.split(".")[0]
+
+    second = tmp_path / "run2"
+    replay(["--suite", "unisafe", "--data", str(unisafe_dir)], shared, second)
+    a, b = gens_of(first), gens_of(second)
+    assert a.keys() == b.keys()
+    for cid in a:
+        assert (a[cid].output, a[cid].provider_refusal, a[cid].error is None) == \
+               (b[cid].output, b[cid].provider_refusal, b[cid].error is None), cid
+    again = tmp_path / "share" / "again.jsonl"
+    assert mmsafe("export", str(second), "--format", "unisafe", "-o", str(again)).returncode == 0
+    strip = lambda t: [{k: v for k, v in json.loads(x).items() if k != "error"} for x in t.splitlines()]  # noqa: E731
+    assert strip(again.read_text().replace("again-images", "ours-images")) == strip(shared.read_text())
+    assert mmsafe("export", str(second), "--format", "unisafe", "-o", "-").returncode == 2
+
+
+def test_live_text_run_exports_and_replays_the_same(unisafe_dir, tmp_path, fake_server):
+    live = tmp_path / "live"
+    r = mmsafe("run", "--suite", "unisafe:TT,IT,MU", "--data", str(unisafe_dir), "--target", "openai", "--model", "m",
+               "--base-url", fake_server.base_url, "--judge", "refusal", "--out", str(live), "--json")
+    assert r.returncode == 0, r.stderr
+    assert mmsafe("export", str(live), "--format", "unisafe").returncode == 0
+    exported = live / "unisafe-predictions.jsonl"
+    rows = [json.loads(x) for x in exported.read_text().splitlines()]
+    assert sorted((x["id"], x["scenario_type"]) for x in rows) == [("r1", "TT"), ("r5", "IT"), ("r6", "MU")]
+    again = tmp_path / "again"
+    res = replay(["--suite", "unisafe:TT,IT,MU", "--data", str(unisafe_dir)], exported, again)
+    assert res["model"] == "replay:m"
+    a, b = gens_of(live), gens_of(again)
+    assert {k: g.output for k, g in a.items()} == {k: g.output for k, g in b.items()} and len(a) == 3

@@ -169,6 +169,8 @@ def read_image(file: Path, where: str, line: int | None, field: str, ref: str) -
     """The bytes of a regular file of at most max_image_bytes() (checked before and while reading)."""
     cap = max_image_bytes()
     try:
+        if not file.exists():
+            raise InputError(where, line, field, f"file not found: {file}")
         if not file.is_file():
             raise InputError(where, line, field, f"not a file: {file}")
         size = file.stat().st_size
