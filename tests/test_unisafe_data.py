@@ -485,3 +485,24 @@ def test_live_text_run_exports_and_replays_the_same(unisafe_dir, tmp_path, fake_
     assert res["model"] == "replay:m"
     a, b = gens_of(live), gens_of(again)
     assert {k: g.output for k, g in a.items()} == {k: g.output for k, g in b.items()} and len(a) == 3
+
+
+def test_user_suite_cases_are_answered_by_unisafe_rows(tmp_path):
+    """A row (id, scenario_type) answers the case "TASK:id", or a user suite's case `id` of that task."""
+    from mmsafe.schema import Case, Message
+    from mmsafe.targets.base import TargetConfig
+    from mmsafe.targets.replay import ReplayTarget
+
+    path = write_jsonl(tmp_path / "p.jsonl", [
+        {"id": "p2", "scenario_type": "TI", "model": "m", "refusal": True},
+        {"id": "c1", "scenario_type": "chat", "model": "m", "output_text": "hello"},
+        {"id": "r9", "scenario_type": "TT", "model": "m", "output_text": "risk text"},
+    ])
+    target = ReplayTarget(TargetConfig(predictions=path))
+    mine = Case(id="p2", task="TI", turns=(Message.user("draw"),))
+    chat = Case(id="c1", turns=(Message.user("hi"),))
+    uni = Case(id="TT:r9", task="TT", target_id="r9", turns=(Message.user("x"),))
+    wrong_task = Case(id="p2", task="IE", turns=(Message.user("edit"),))
+    assert [target.find(c).key for c in (mine, chat, uni)] == ["TI:p2", "chat:c1", "TT:r9"]
+    assert target.find(wrong_task) is None
+    assert target.unmatched([mine, uni]) == 1
