@@ -506,3 +506,11 @@ def test_user_suite_cases_are_answered_by_unisafe_rows(tmp_path):
     assert [target.find(c).key for c in (mine, chat, uni)] == ["TI:p2", "chat:c1", "TT:r9"]
     assert target.find(wrong_task) is None
     assert target.unmatched([mine, uni]) == 1
+
+
+def test_null_fields_and_ignored_images(tmp_path):
+    """Nulls where the dataset has none (category) load; a TT/TI row's stray image is neither read nor sent."""
+    write_jsonl(tmp_path / "c.jsonl", [base_row("x", "TT", id=7, category=None, subcategory=None, input_image="gone.png")])
+    images: dict[str, bytes] = {}
+    _, (case,) = resolve_suite("unisafe", images, tmp_path)
+    assert (case.id, case.target_id, case.category, case.input_images, images) == ("TT:7", "7", "uncategorized", (), {})

@@ -31,7 +31,7 @@ class UniRow(BaseModel):
 
     id: str = Field(min_length=1)
     scenario_type: str
-    category: str = "uncategorized"
+    category: str | None = None
     subcategory: str | None = None
     unsafe_trigger: str | None = None
     target: str | None = None
@@ -81,13 +81,12 @@ def check(row: UniRow, raw: dict[str, Any], where: str, line: int) -> None:
 
 
 def build(row: UniRow, raw: dict[str, Any], where: str, line: int, file: Path | None, images: dict[str, bytes]) -> Case:
-    pics = [image(raw[f], where, line, f, file, images) for f in IMAGE_FIELDS if raw.get(f) not in (None, "")]
+    fields = () if row.scenario_type in ("TT", "TI") else IMAGE_FIELDS  # these send the instruction alone
+    pics = [image(raw[f], where, line, f, file, images) for f in fields if raw.get(f) not in (None, "")]
     if row.scenario_type == "MT":
         first, *rest = row.turns or []
         turns = (Message(role="user", parts=(Part(text=first), *pics)), *(Message.user(t) for t in rest))
     else:
-        if row.scenario_type in ("TT", "TI"):
-            pics = []  # these tasks send the instruction alone
         turns = (Message(role="user", parts=(Part(text=row.instruction or ""), *pics)),)
     return Case(
         id=f"{row.scenario_type}:{row.id}", turns=turns, task=row.scenario_type, target_id=row.id,
