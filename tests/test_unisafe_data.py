@@ -514,3 +514,19 @@ def test_null_fields_and_ignored_images(tmp_path):
     images: dict[str, bytes] = {}
     _, (case,) = resolve_suite("unisafe", images, tmp_path)
     assert (case.id, case.target_id, case.category, case.input_images, images) == ("TT:7", "7", "uncategorized", (), {})
+
+
+def test_without_pyarrow_jsonl_loads_and_parquet_says_what_to_install(unisafe_dir, monkeypatch):
+    import sys
+
+    from mmsafe.errors import MissingDependency
+    from mmsafe.suites import unisafe as uni
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # importing it now raises ImportError
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    monkeypatch.setattr(uni, "_has_pyarrow", lambda: False)
+    assert len(resolve_suite("unisafe", {}, unisafe_dir)[1]) == 7
+    (unisafe_dir / "data").mkdir()
+    (unisafe_dir / "data" / "image-0.parquet").write_bytes(b"PAR1")
+    with pytest.raises(MissingDependency, match=r"pyarrow.*mmsafe\[unisafe\]"):
+        resolve_suite("unisafe", {}, unisafe_dir)

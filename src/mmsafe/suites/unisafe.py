@@ -56,7 +56,7 @@ def local_rows(data: Path) -> Iterator[Row]:
         raise UsageError(f"--data {data}: no .jsonl or .parquet files in this folder")
     if parquet and not _has_pyarrow():
         _no_pyarrow()
-    return _chain(jsonl_rows(jsonl), parquet_rows(parquet))
+    return _chain(jsonl_rows(jsonl), parquet_rows(parquet)) if parquet else jsonl_rows(jsonl)
 
 
 def is_predictions(path: Path) -> bool:
