@@ -295,6 +295,9 @@ def test_parquet_layout_with_image_structs(tmp_path):
     with pytest.raises(InputError) as exc:
         resolve_suite("unisafe", {}, d)
     assert exc.value.field == "input_image" and "relative path" in exc.value.problem
+    (d / "data" / "image-00000-of-00001.parquet").write_bytes(b"PAR1 but not really")
+    with pytest.raises(InputError, match="not a readable parquet file"):
+        resolve_suite("unisafe", {}, d)
 
 
 # --- user suites with tasks ------------------------------------------------------------------

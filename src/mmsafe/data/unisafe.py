@@ -117,12 +117,18 @@ def jsonl_rows(files: list[Path]) -> Iterator[Row]:
 
 
 def parquet_rows(files: list[Path]) -> Iterator[Row]:
+    """Rows of each parquet file, a batch at a time (images stay bytes until a case needs them)."""
     import pyarrow.parquet as pq
 
     for f in files:
         try:
-            table = pq.read_table(f)
+            batches = pq.ParquetFile(f).iter_batches(batch_size=256)
+            n = 0
+            for batch in batches:
+                for raw in batch.to_pylist():
+                    n += 1
+                    yield str(f), n, raw, f
+        except InputError:
+            raise
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds for a bad file
             raise InputError(str(f), None, None, f"not a readable parquet file ({type(exc).__name__}: {exc})") from None
-        for n, raw in enumerate(table.to_pylist(), 1):
-            yield str(f), n, raw, f
