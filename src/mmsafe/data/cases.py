@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mmsafe.data.rows import iter_rows, validate_row
 from mmsafe.errors import InputError, UsageError
-from mmsafe.schema import Case, Label, Message, Part, Source
+from mmsafe.schema import Case, Label, Message, Part, Source, Task
 from mmsafe.store.blobs import sniff_mime
 
 
@@ -40,6 +40,8 @@ class CaseRow(BaseModel):
     language: str = "en"
     system: str | None = None
     image: str | None = Field(default=None, min_length=1)
+    image_b: str | None = Field(default=None, min_length=1)  # a second input image (IC: composition)
+    task: Task = "chat"
 
     def messages(self) -> tuple[Message, ...]:
         head = (Message(role="system", parts=(Part(text=self.system),)),) if self.system else ()
@@ -73,14 +75,16 @@ def load_cases(path: str | Path, dataset: str | None = None, images: dict[str, b
         turns = row.messages()
         if turns[-1].role != "user":
             raise InputError(str(path), line, "turns", "the last turn must be a user turn (the one the model answers)")
-        if row.image is not None:
-            part = image_part(path, line, row.image, images)
-            last = turns[-1]
-            turns = (*turns[:-1], Message(role="user", parts=(*last.parts, part)))
+        for ref in (row.image, row.image_b):
+            if ref is not None:
+                part = image_part(path, line, ref, images)  # part C names the field
+                last = turns[-1]
+                turns = (*turns[:-1], Message(role="user", parts=(*last.parts, part)))
         cases.append(
             Case(
                 id=case_id,
                 turns=turns,
+                task=row.task,
                 category=row.category,
                 subcategory=row.subcategory,
                 label=row.label,
