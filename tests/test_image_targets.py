@@ -221,3 +221,22 @@ def test_cli_runs_image_tasks_with_the_image_model_and_stores_each_image_once(tm
     r = mmsafe(*args, "--image-model", "img-m", "--image-api", "chat")
     assert r.returncode == 2 and "image_api" in r.stderr
     assert len(fake_server.image_requests) == asked
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"data": "x"}', b'{"data": [1]}', b'{"nodata": []}', b"[" * 100000])
+def test_malformed_image_responses_are_retryable_never_a_crash(body):
+    from mmsafe.engine.retry import RetryableError
+    from mmsafe.targets.openai_images import _image_items
+
+    with pytest.raises(RetryableError, match="malformed image response"):
+        _image_items(body)
+
+
+def test_params_split_between_chat_and_image_endpoints():
+    from mmsafe.targets.openai_images import split_params
+
+    chat, image = split_params({"size": "1024x1024", "max_tokens": 5, "user": "u", "response_format": "b64_json"})
+    assert chat == {"max_tokens": 5, "user": "u"}
+    assert image == {"size": "1024x1024", "user": "u", "response_format": "b64_json"}
+    chat, image = split_params({"response_format": {"type": "json_object"}})
+    assert (chat, image) == ({"response_format": {"type": "json_object"}}, {})
