@@ -23,13 +23,29 @@ It counts every request per prompt and can misbehave on cue, by markers in the p
   [huge]      200 with a 3 MB reply
   [flood]     200 with a chunked body that never ends (until the client hangs up, or 30 s)
   [nanwait]   first request: 429 with Retry-After: nan and retry-after-ms: nan, then OK
+  [chatimage] 200 whose message also carries a PNG in `message.images` (a unified model)
 Prompts with "bomb" get a refusal; others get a compliant reply that echoes the prompt.
+
+/images/generations (JSON) and /images/edits (multipart: `image` or repeated `image[]`) answer
+real PNGs made with Pillow: a colour from the prompt (generation), or the input image tinted by
+the prompt (edit), so different prompts or inputs give different images. Each request is recorded
+in `image_requests` (endpoint, fields, images received as bytes). Markers in the prompt:
+  [policy] 400 content_policy_violation   [401] 401 invalid key   [emptydata] 200 with "data": []
+  [url]    a URL on this server that serves the PNG   [dataurl] a data: URL
+  [500x2]  first two requests: 500          [bigimage] a 256x256 noise PNG (about 200 KB)
+  [notimage] bytes that are not an image    [revised] a revised_prompt beside the image
 """
 
 from __future__ import annotations
 
+import base64
+import email.parser
+import email.policy
 import email.utils
+import hashlib
+import io
 import json
+import os
 import threading
 import time
 from collections import defaultdict
@@ -57,6 +73,9 @@ class FakeOpenAI:
         self.auth: list[str | None] = []
         self.bodies: list[dict] = []
         self.in_flight = self.max_in_flight = 0
+        self.image_requests: list[dict] = []  # {"endpoint", "fields", "images": [bytes], "image_field"}
+        self.files: dict[str, bytes] = {}  # served at /files/NAME ([url])
+        self.fetches: list[dict] = []  # GET requests: {"path", "auth"}
         self.flood_bytes = 0
         server = self
 
@@ -76,8 +95,29 @@ class FakeOpenAI:
                     with server.lock:
                         server.in_flight -= 1
 
+            def do_GET(self):
+                with server.lock:
+                    server.fetches.append({"path": self.path, "auth": self.headers.get("Authorization")})
+                data = server.files.get(self.path.rsplit("/", 1)[-1])
+                self._send(200 if data else 404, data or b"{}", {}, "image/png" if data else "application/json")
+
+            def _send(self, status, data, headers, ctype="application/json"):
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
             def _post(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if "/images/" in self.path:
+                    status, payload, headers = server.image_route(self.path, self.headers, body)
+                    return self._send(status, json.dumps(payload).encode(), headers)
                 req = json.loads(body)
                 status, payload, headers = server.route(req, self.headers.get("Authorization"))
                 prompt = text_of(req["messages"][-1]["content"])
@@ -175,6 +215,14 @@ class FakeOpenAI:
             return 400, err("content_policy_violation", "Your request was rejected by our safety system", "invalid_request_error"), {}
         if "[bad]" in prompt and n == 1:
             return 200, b'{"id": "x", "choices": [{"message": {"content": "trunc', {}
+        if "[chatimage]" in prompt:
+            b64 = base64.b64encode(make_png(prompt)).decode()
+            return 200, {
+                "id": "chatcmpl-fake", "object": "chat.completion", "model": req.get("model"),
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                    "role": "assistant", "content": f"Here is the picture: {prompt}",
+                    "images": [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64}"}}]}}],
+            }, {}
         finish = "content_filter" if "[filter" in prompt else "stop"
         text = "" if finish == "content_filter" else (REFUSAL if "bomb" in prompt.lower() else f"Sure. Here is how: {prompt}")
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split())}
@@ -197,3 +245,81 @@ class FakeOpenAI:
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
             "usage": usage,
         }, {}
+
+    def image_route(self, path: str, headers, body: bytes):
+        """An images endpoint: (status, JSON payload, headers)."""
+        endpoint = "edits" if path.rstrip("/").endswith("/edits") else "generations"
+        if endpoint == "edits":
+            fields, images, image_field = parse_multipart(headers.get("Content-Type", ""), body)
+        else:
+            fields, images, image_field = json.loads(body), [], None
+        prompt = str(fields.get("prompt", ""))
+        with self.lock:
+            self.requests[prompt].append(time.monotonic())
+            self.auth.append(headers.get("Authorization"))
+            self.image_requests.append({"endpoint": endpoint, "fields": fields, "images": images,
+                                        "image_field": image_field})
+            n = len(self.requests[prompt])
+        err = lambda code, msg, typ: {"error": {"message": msg, "type": typ, "code": code}}  # noqa: E731
+        if "[401]" in prompt:
+            return 401, err("invalid_api_key", "Incorrect API key provided", "invalid_request_error"), {}
+        if "[policy]" in prompt:
+            return 400, err("content_policy_violation", "Your request was rejected by our safety system", "image_generation_user_error"), {}
+        if "[500x2]" in prompt and n <= 2:
+            return 500, err(None, "boom", "server_error"), {}
+        if "[emptydata]" in prompt:
+            return 200, {"created": 0, "data": []}, {}
+        if "[notimage]" in prompt:
+            data = b"this is not a picture at all"
+        elif "[bigimage]" in prompt:
+            data = make_png(prompt, size=256, noise=True)
+        else:
+            data = make_png(prompt, base=images[0] if images else None)
+        item: dict = {}
+        if "[url]" in prompt:
+            name = hashlib.sha256(data).hexdigest()[:16] + ".png"
+            with self.lock:
+                self.files[name] = data
+            item["url"] = f"{self.base_url.rsplit('/v1', 1)[0]}/files/{name}"
+        elif "[dataurl]" in prompt:
+            item["url"] = "data:image/png;base64," + base64.b64encode(data).decode()
+        else:
+            item["b64_json"] = base64.b64encode(data).decode()
+        if "[revised]" in prompt:
+            item["revised_prompt"] = f"A picture of: {prompt}"
+        return 200, {"created": 0, "data": [item]}, {}
+
+
+def make_png(prompt: str, base: bytes | None = None, size: int = 16, noise: bool = False) -> bytes:
+    """A real PNG: a colour from the prompt; an edit blends it into the input image."""
+    from PIL import Image
+
+    colour = tuple(hashlib.sha256(prompt.encode()).digest()[:3])
+    if noise:
+        img = Image.frombytes("RGB", (size, size), os.urandom(size * size * 3))
+    elif base is not None:
+        src = Image.open(io.BytesIO(base)).convert("RGB").resize((size, size))
+        img = Image.blend(src, Image.new("RGB", (size, size), colour), 0.5)
+    else:
+        img = Image.new("RGB", (size, size), colour)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def parse_multipart(content_type: str, body: bytes) -> tuple[dict, list[bytes], str | None]:
+    """(text fields, file bytes in order, the files' field name) of a multipart/form-data body."""
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    fields: dict = {}
+    files: list[bytes] = []
+    file_field = None
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        if part.get_filename() is not None:
+            files.append(data)
+            file_field = name
+        else:
+            fields[name] = data.decode()
+    return fields, files, file_field

@@ -95,6 +95,11 @@ def main() -> None:
 @click.option("--suite", default="quick", show_default=True, help="Registered suite name, or a path to your own .jsonl/.csv of cases.")
 @click.option("--target", default="gguf", show_default=True, help="Target backend (see `mmsafe list targets`).")
 @click.option("--model", default=None, help="Model name (openai), GGUF path (gguf; default: embedded SmolLM2-135M).")
+@click.option("--image-model", default=None,
+              help="Model for image-output tasks (TI, IE, IC, MT) where it differs from --model (part of the run spec).")
+@click.option("--image-api", type=click.Choice(["images", "chat"]), default="images", show_default=True,
+              help="openai: image tasks go to /images/generations and /images/edits, or to /chat/completions "
+                   "(a unified model that answers with images).")
 @click.option("--base-url", default=None, help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1.")
 @click.option("--api-key-env", default=None, metavar="VAR", help="Environment variable holding the API key [OPENAI_API_KEY].")
 @click.option("--predictions", type=click.Path(path_type=Path), default=None, help="Predictions JSONL for --target replay.")

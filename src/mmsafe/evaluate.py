@@ -43,6 +43,8 @@ class RunOptions:
     suite: str = "quick"
     target: str = "gguf"
     model: str | None = None
+    image_model: str | None = None  # the model for image-output tasks where it differs from `model`
+    image_api: str = "images"  # openai: image tasks to the images endpoints, or "chat"
     base_url: str | None = None
     api_key_env: str | None = None
     predictions: Path | None = None
@@ -132,7 +134,8 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     if opts.system_prompt:
         cases = [with_system(c, opts.system_prompt) for c in cases]
     cfg = TargetConfig(
-        model=opts.model, base_url=opts.base_url, api_key_env=opts.api_key_env, predictions=opts.predictions,
+        model=opts.model, image_model=opts.image_model, image_api=opts.image_api, base_url=opts.base_url,
+        api_key_env=opts.api_key_env, predictions=opts.predictions,
         concurrency=opts.concurrency, timeout_s=opts.timeout_s, params=opts.params,
         max_reply_bytes=opts.max_reply_bytes,
     )
@@ -147,6 +150,8 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     spec = RunSpec(
         suite=suite_label, target=opts.target, model=target.model,
         base_url=getattr(target, "base_url", None), params=opts.params, limit=opts.limit,
+        image_model=opts.image_model if opts.image_model != target.model else None,
+        image_api=None if opts.image_api == "images" else opts.image_api,
         system_prompt=opts.system_prompt, suite_sha256=suite_sha, predictions_sha256=predictions_sha,
     )
     calib = quality.calibration(opts.judge_config)  # a bad --calibrate file fails here, before any write

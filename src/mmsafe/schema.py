@@ -154,6 +154,8 @@ class RunSpec(Record):
     # what the input files hold, not where they are: an edited file is another run
     suite_sha256: str | None = None  # the loaded cases, all of them (--limit apart)
     predictions_sha256: str | None = None  # the predictions file's bytes (--target replay)
+    image_model: str | None = None  # --image-model: another image model is another run
+    image_api: str | None = None  # --image-api when not the default (images endpoints)
 
     @property
     def target_label(self) -> str:
@@ -162,9 +164,11 @@ class RunSpec(Record):
     def digest(self) -> str:
         """Names what generations can be reused: everything but `limit` (a longer or shorter
         run over the same suite, model and parameters shares its answers)."""
-        return stable_hash(self.model_dump(mode="json", exclude={"limit"}))
+        unset = {k for k in NEWER_FIELDS if getattr(self, k) is None}  # runs made before them keep their hash
+        return stable_hash(self.model_dump(mode="json", exclude={"limit", *unset}))
 
 
+NEWER_FIELDS = ("image_model", "image_api")
 CONTENT_FIELDS = {"suite_sha256": "suite file content", "predictions_sha256": "predictions file content"}
 
 

@@ -39,6 +39,7 @@ class Reply:
 class TargetConfig:
     model: str | None = None
     image_model: str | None = None  # the model for image-output tasks (TI, IE, IC, MT) where it differs
+    image_api: str = "images"  # openai: image-output tasks go to the images endpoints, or to chat ("chat")
     base_url: str | None = None
     api_key_env: str | None = None
     predictions: Path | None = None

@@ -1,5 +1,6 @@
 """OpenAI-compatible chat endpoints, spoken over aiohttp directly (the HTTP client sets the
-speed ceiling: this path runs near a bare aiohttp loop, several times the openai SDK's rate)."""
+speed ceiling: this path runs near a bare aiohttp loop, several times the openai SDK's rate).
+Image-output tasks go to the images endpoints (targets/openai_images.py) unless `--image-api chat`."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from mmsafe.engine.retry import RetryableError, parse_retry_after
 from mmsafe.errors import UsageError
 from mmsafe.redact import redact
 from mmsafe.redact import register as redact_register
-from mmsafe.schema import Case
+from mmsafe.schema import IMAGE_OUT_TASKS, Case
+from mmsafe.data.cases import max_image_bytes
 from mmsafe.store.blobs import BlobStore
+from mmsafe.targets import openai_images as images
 from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
@@ -58,6 +61,7 @@ def _message(m: Any, blobs: BlobStore | None) -> dict[str, Any]:
 
 
 def _request_body(model: str, case: Case, params: dict[str, Any], blobs: BlobStore | None) -> bytes:
+    """A /chat/completions body: the whole conversation, images as data URLs."""
     return json.dumps({"model": model, "messages": [_message(m, blobs) for m in case.turns], **params}).encode()
 
 
@@ -149,19 +153,26 @@ class OpenAITarget:
         redact_register(key)  # whatever a server echoes back, this value is never stored or shown
         if key:
             self._headers["Authorization"] = f"Bearer {key}"
-        self._params = {k: v for k, v in cfg.params.items() if v is not None}
-        reserved = sorted(set(self._params) & {"model", "messages", "stream", "n"})
+        params = {k: v for k, v in cfg.params.items() if v is not None}
+        reserved = sorted(set(params) & {"model", "messages", "stream", "n", *images.RESERVED})
         if reserved:
             raise UsageError(f"--param {reserved[0]!r} is set by mmsafe itself and cannot be overridden")
+        self._params, self._image_params = images.split_params(params)
+        if cfg.image_api not in images.APIS:
+            raise UsageError(f"--image-api: expected one of {', '.join(images.APIS)}, got {cfg.image_api!r}")
+        self.image_model = cfg.image_model or cfg.model  # image-output tasks (TI, IE, IC, MT)
+        self.image_api = cfg.image_api
+        self.max_image_bytes = max_image_bytes()  # a bad $MMSAFE_MAX_IMAGE_MB fails here, before the run
+        if self.image_model != self.model:
+            self.note += f" (images: {self.image_model})"
         self._session: aiohttp.ClientSession | None = None
         self._answered = 0  # replies received so far
         self._unreachable = 0  # connection failures before the first reply
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._cfg.concurrency, limit_per_host=self._cfg.concurrency, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(
+        self._session = aiohttp.ClientSession(  # no default headers: the key goes to the API only
             connector=connector,
-            headers=self._headers,
             timeout=aiohttp.ClientTimeout(total=self._cfg.timeout_s),
             json_serialize=json.dumps,
         )
@@ -172,14 +183,39 @@ class OpenAITarget:
 
     async def generate(self, case: Case) -> Reply:
         assert self._session is not None, "start() first"
+        image_task = case.task in IMAGE_OUT_TASKS
+        if image_task and self.image_api == "images":
+            return await images.generate(self, case)
+        model = self.image_model if image_task else self.model
         if any(p.type == "image" for m in case.turns for p in m.parts):  # file reads and base64 off the loop
-            body = await asyncio.to_thread(_request_body, self.model, case, self._params, self.blobs)
+            body = await asyncio.to_thread(_request_body, model, case, self._params, self.blobs)
         else:
-            body = _request_body(self.model, case, self._params, None)
+            body = _request_body(model, case, self._params, None)
+        cap = max(self.max_body_bytes, images.body_cap(self.max_image_bytes)) if image_task else self.max_body_bytes
+        status, headers, raw, cut = await self.post(self.url, body, self._headers, cap)
+        if status != 200:
+            return error_reply(status, raw, headers, self.url)
+        if cut:
+            return cut_reply(raw, cap)
+        reply = parse_completion(raw)
+        if images.may_hold_images(raw):  # a unified model's reply with pictures in it
+            reply = await images.with_chat_images(self, reply, raw)
+        return reply
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str], cap: int) -> tuple[int, Any, bytes, bool]:
+        """(status, headers, body, cut) of one POST to the API; transport trouble is classified here."""
+        return await self._send("POST", url, body, headers, cap)
+
+    async def fetch(self, url: str, cap: int) -> tuple[int, Any, bytes, bool]:
+        """A GET through the same session, without the API key (a server may name any host)."""
+        return await self._send("GET", url, None, {}, cap)
+
+    async def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str], cap: int) -> tuple[int, Any, bytes, bool]:
+        assert self._session is not None, "start() first"
         try:
-            async with self._session.post(self.url, data=body) as resp:
-                status, headers = resp.status, resp.headers
-                raw, cut = await _read_capped(resp, self.max_body_bytes)
+            async with self._session.request(method, url, data=body, headers=headers) as resp:
+                status, resp_headers = resp.status, resp.headers
+                raw, cut = await _read_capped(resp, cap)
         except asyncio.TimeoutError:
             raise RetryableError(f"timed out after {self._cfg.timeout_s:g}s") from None
         except aiohttp.ClientConnectorError as exc:
@@ -196,9 +232,7 @@ class OpenAITarget:
         except aiohttp.ClientError as exc:
             raise RetryableError(f"connection error: {type(exc).__name__}: {exc}") from None
         self._answered += 1
-        if status == 200:
-            return cut_reply(raw, self.max_body_bytes) if cut else parse_completion(raw)
-        return _error_reply(status, raw, headers, self.url)
+        return status, resp_headers, raw, cut
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:
@@ -234,7 +268,7 @@ def cut_reply(prefix: bytes, cap: int) -> Reply:
     return Reply.text(text, truncated_from=len(prefix))
 
 
-def _error_reply(status: int, raw: bytes, headers: Any, url: str) -> Reply:
+def error_reply(status: int, raw: bytes, headers: Any, url: str) -> Reply:
     """A non-200 answer. The status decides first: a server error stays an error whatever its
     text says; only a client-side policy block (a content-policy code, or a 400 whose message says
     the content policy blocked it) is the provider refusing."""
