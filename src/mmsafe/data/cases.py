@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mmsafe.data.rows import iter_rows, validate_row
 from mmsafe.errors import InputError, UsageError
-from mmsafe.schema import Case, Label, Message, Part, Source
+from mmsafe.schema import Case, Label, Message, Part, Source, Task
 from mmsafe.store.blobs import sniff_mime
 
 
@@ -40,6 +40,7 @@ class CaseRow(BaseModel):
     language: str = "en"
     system: str | None = None
     image: str | None = Field(default=None, min_length=1)
+    task: Task = "chat"
 
     def messages(self) -> tuple[Message, ...]:
         head = (Message(role="system", parts=(Part(text=self.system),)),) if self.system else ()
@@ -81,6 +82,7 @@ def load_cases(path: str | Path, dataset: str | None = None, images: dict[str, b
             Case(
                 id=case_id,
                 turns=turns,
+                task=row.task,
                 category=row.category,
                 subcategory=row.subcategory,
                 label=row.label,
