@@ -70,6 +70,7 @@ class DiffusersTarget:
         self.blobs: Any = None  # the run's BlobStore, set before start()
         self._t2i: Any = None
         self._edit: Any = None  # the pipeline that edits (takes `image`), None when there is none
+        self._compose = "side_by_side"  # how IC's several inputs reach a pipeline (see MULTI_IMAGE)
 
     def _load(self) -> None:
         quiet_hub()
@@ -104,16 +105,15 @@ class DiffusersTarget:
             except (ValueError, KeyError, TypeError, AttributeError):
                 self._edit = None  # text-to-image only: edit cases are errors
         self._check_params()
+        known = "list" if type(self._edit).__name__ in MULTI_IMAGE else "side_by_side"
+        self._compose = self._params.get("compose") or known
         parts = [m for m in (getattr(pipe, n, None) for n in ("unet", "transformer")) if m is not None]
         size = f", {count_params(parts[0])}-parameter denoiser" if parts else ""
         edit = f", edits with {type(self._edit).__name__}" if self._edit is not None else ", no image-to-image"
         self.note = (f"local diffusers pipeline {Path(self.model).name} ({type(pipe).__name__}{size}{edit}; "
                      f"{self.device}, {str(dtype).removeprefix('torch.')}; IC inputs "
-                     f"{'as a list' if self._compose() == 'list' else 'composed side by side into one image'})")
+                     f"{'as a list' if self._compose == 'list' else 'composed side by side into one image'})")
 
-    def _compose(self) -> str:
-        given = self._params.get("compose")
-        return given or ("list" if type(self._edit).__name__ in MULTI_IMAGE else "side_by_side")
 
     def _check_params(self) -> None:
         known = accepted(self._t2i) | (accepted(self._edit) if self._edit is not None else set())
@@ -147,14 +147,16 @@ class DiffusersTarget:
         """PNG bytes of the picture, or None when the safety checker flagged it."""
         import torch
 
+        pipe, edit = self._t2i, self._edit  # held here: close() during a cancelled run only drops its references
+        if pipe is None:
+            raise TargetError("the diffusers target is not started")
         images = self._inputs(case)
-        pipe = self._t2i
         kw: dict[str, Any] = {"prompt": case.prompt}
         if images:
-            if self._edit is None:
+            if edit is None:
                 raise TargetError(f"{Path(self.model).name} has no image-to-image pipeline: it cannot edit images")
-            pipe = self._edit
-            many = len(images) > 1 and self._compose() == "list"
+            pipe = edit
+            many = len(images) > 1 and self._compose == "list"
             kw["image"] = images if many else (side_by_side(images) if len(images) > 1 else images[0])
         allowed = accepted(pipe)
         kw.update({k: v for k, v in self._params.items() if k not in OWN_PARAMS and k in allowed})
@@ -175,8 +177,6 @@ class DiffusersTarget:
         if case.task not in IMAGE_OUT_TASKS:
             raise TargetError(f"diffusers makes images; a {case.task!r} case needs a text answer "
                               "(use --target hf, or set the suite's task to TI, IE, IC or MT)")
-        if self._t2i is None:
-            raise TargetError("the diffusers target is not started")
         png = await asyncio.to_thread(self._make, case)
         if png is None:
             return Reply(output=(), provider_refusal=True, provider_message=FLAGGED)

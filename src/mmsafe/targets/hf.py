@@ -112,18 +112,21 @@ class HFTarget:
     def _generate(self, case: Case) -> Reply:
         import torch
 
+        net, proc = self._net, self._proc  # held here: close() during a cancelled run only drops its references
+        if net is None:
+            raise TargetError("the hf target is not started")
         chat, images = self._chat(case.turns)
         try:
-            prompt = self._proc.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+            prompt = proc.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
         except Exception as exc:  # noqa: BLE001 - no template, or one that rejects this conversation
             raise TargetError(f"the model's chat template failed: {exc}") from None
         if self._vision:
-            inputs = self._proc(text=prompt, images=images or None, return_tensors="pt")
+            inputs = proc(text=prompt, images=images or None, return_tensors="pt")
         else:
-            inputs = self._proc(prompt, return_tensors="pt", add_special_tokens=False)
+            inputs = proc(prompt, return_tensors="pt", add_special_tokens=False)
         inputs = inputs.to(self.device)
         if "pixel_values" in inputs:
-            inputs["pixel_values"] = inputs["pixel_values"].to(self._net.dtype)
+            inputs["pixel_values"] = inputs["pixel_values"].to(net.dtype)
         p = self._params
         extra = {k: v for k, v in p.items() if k not in OWN_PARAMS}
         sampling = self._sampling()
@@ -131,15 +134,13 @@ class HFTarget:
             extra["temperature"] = float(p["temperature"])
         torch.manual_seed(int(p.get("seed") or 0))
         with torch.inference_mode():
-            out = self._net.generate(**inputs, max_new_tokens=int(p["max_tokens"]), do_sample=sampling, **extra)
+            out = net.generate(**inputs, max_new_tokens=int(p["max_tokens"]), do_sample=sampling, **extra)
         n_in = inputs["input_ids"].shape[1]
         new = out[0, n_in:]
-        text = self._proc.decode(new, skip_special_tokens=True)
+        text = proc.decode(new, skip_special_tokens=True)
         return Reply.text(text, prompt_tokens=int(n_in), completion_tokens=int(new.shape[0]))
 
     async def generate(self, case: Case) -> Reply:
         if case.task in IMAGE_OUT_TASKS:
             raise TargetError(f"hf answers text; use --target diffusers for image tasks ({case.task})")
-        if self._net is None:
-            raise TargetError("the hf target is not started")
         return await asyncio.to_thread(self._generate, case)
