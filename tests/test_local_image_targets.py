@@ -84,7 +84,10 @@ def test_hf_answers_an_image_case_end_to_end(vlm, tmp_path):
     r = mmsafe("run", "--target", "hf", "--model", str(vlm), "--suite", str(suite), "--judge", "refusal",
                "--max-tokens", "4", "--out", str(out), "--json", env=OFFLINE, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["counts"]["answered"] == 2
+    res = json.loads(r.stdout)
+    assert res["counts"]["answered"] == 2
+    # what the model is, stored with the run: name, architecture, size (from the weights), device
+    assert "LlavaForConditionalGeneration" in res["note"] and "parameters" in res["note"] and "on cpu" in res["note"]
     gens = generations(out)
     assert all(g.error is None and g.text.strip() for g in gens.values())
     assert all(g.completion_tokens is not None and 0 < g.completion_tokens <= 4 for g in gens.values())
@@ -137,7 +140,7 @@ def test_hf_rejects_image_tasks_and_text_models_reject_pictures(vlm, tmp_path):
         with pytest.raises(TargetError, match="use --target diffusers"):
             asyncio.run(target.generate(Case(id="c", task=task, turns=(user("draw a cat"),))))
     text = started(HFTarget, tiny_text_lm(tmp_path / "lm"), blobs, {"max_tokens": 2})
-    assert "text-only" in text.note
+    assert "LlamaForCausalLM" in text.note and not text._vision
     with pytest.raises(TargetError, match="text-only model"):
         asyncio.run(text.generate(Case(id="c", task="IT", turns=(user("what is in this picture ?", sha),))))
     reply = asyncio.run(text.generate(Case(id="t", turns=(Message.user("say hello"),))))
@@ -154,6 +157,8 @@ def test_diffusers_makes_images_end_to_end(sd, tmp_path):
     r = mmsafe("run", "--target", "diffusers", "--model", str(sd), "--suite", str(suite), "--judge", "refusal",
                *params, "--out", str(out), "--json", env=OFFLINE, timeout=120)
     assert r.returncode == 0, r.stderr
+    note = json.loads(r.stdout)["note"]
+    assert "StableDiffusionPipeline" in note and "parameter denoiser" in note and "side by side" in note
     gens = generations(out)
     given = png(IMAGE_SIZE, IMAGE_SIZE, seed=5)
     for case_id in ("ti", "ie"):

@@ -19,8 +19,8 @@ from typing import Any
 from mmsafe.errors import MissingDependency, UsageError
 from mmsafe.schema import IMAGE_OUT_TASKS, Case, Part
 from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable
-from mmsafe.targets.local import (count_params, latest_images, load_kwargs, pick_device, pil_image, png_bytes,
-                                  quiet_hub, require, resolve_model)
+from mmsafe.targets.local import (device_label, human, latest_images, load_kwargs, pick_device, pil_image, png_bytes,
+                                  quiet_hub, read_json, require, resolve_model, stored_params)
 
 EXTRA = "diffusers"
 OWN_PARAMS = {"seed", "compose"}  # read here; any other --param goes to the pipeline call that accepts it
@@ -66,11 +66,13 @@ class DiffusersTarget:
         compose = self._params.get("compose")
         if compose is not None and compose not in COMPOSE:
             raise UsageError(f"--param compose: {compose!r} is not one of {'|'.join(COMPOSE)}")
-        self.note = f"local diffusers pipeline {Path(self.model).name}"
         self.blobs: Any = None  # the run's BlobStore, set before start()
         self._t2i: Any = None
         self._edit: Any = None  # the pipeline that edits (takes `image`), None when there is none
-        self._compose = "side_by_side"  # how IC's several inputs reach a pipeline (see MULTI_IMAGE)
+        self._class = read_json(Path(self.model) / "model_index.json").get("_class_name", "") if self._local else ""
+        # how IC's several inputs reach the pipeline (see MULTI_IMAGE)
+        self._compose = compose or ("list" if self._class in MULTI_IMAGE else "side_by_side")
+        self.note = self._describe()
 
     def _load(self) -> None:
         quiet_hub()
@@ -105,15 +107,19 @@ class DiffusersTarget:
             except (ValueError, KeyError, TypeError, AttributeError):
                 self._edit = None  # text-to-image only: edit cases are errors
         self._check_params()
-        known = "list" if type(self._edit).__name__ in MULTI_IMAGE else "side_by_side"
-        self._compose = self._params.get("compose") or known
-        parts = [m for m in (getattr(pipe, n, None) for n in ("unet", "transformer")) if m is not None]
-        size = f", {count_params(parts[0])}-parameter denoiser" if parts else ""
-        edit = f", edits with {type(self._edit).__name__}" if self._edit is not None else ", no image-to-image"
-        self.note = (f"local diffusers pipeline {Path(self.model).name} ({type(pipe).__name__}{size}{edit}; "
-                     f"{self.device}, {str(dtype).removeprefix('torch.')}; IC inputs "
-                     f"{'as a list' if self._compose == 'list' else 'composed side by side into one image'})")
+        if self._params.get("compose") is None and {type(pipe).__name__, type(self._edit).__name__} & MULTI_IMAGE:
+            self._compose = "list"
 
+    def _describe(self) -> str:
+        """What the pipeline is, known before loading (stored with the run): name, class, denoiser size,
+        device, and how IC's two inputs reach it."""
+        ic = "as a list" if self._compose == "list" else "composed side by side into one image"
+        if not self._local:
+            return f"diffusers pipeline {self.model} from the hub, on {device_label()}; IC inputs {ic}"
+        folder = Path(self.model)
+        denoiser = next((stored_params(folder / d) for d in ("unet", "transformer") if (folder / d).is_dir()), None)
+        return (f"local diffusers pipeline {folder.name} ({self._class or 'unknown pipeline'}, {human(denoiser)}-parameter "
+                f"denoiser) on {device_label()}; IC inputs {ic}")
 
     def _check_params(self) -> None:
         known = accepted(self._t2i) | (accepted(self._edit) if self._edit is not None else set())

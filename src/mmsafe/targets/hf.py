@@ -11,7 +11,8 @@ from typing import Any
 from mmsafe.errors import MissingDependency, UsageError
 from mmsafe.schema import IMAGE_OUT_TASKS, Case, Message
 from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable
-from mmsafe.targets.local import count_params, load_kwargs, pick_device, pil_image, quiet_hub, require, resolve_model
+from mmsafe.targets.local import (device_label, human, load_kwargs, pick_device, pil_image, quiet_hub, read_json, require,
+                                  resolve_model, stored_params)
 
 EXTRA = "hf"
 OWN_PARAMS = {"max_tokens", "temperature", "seed"}  # read here; any other --param goes to generate()
@@ -28,7 +29,7 @@ class HFTarget:
         self._params: dict[str, Any] = {"max_tokens": 128, "temperature": 0.0, "seed": 0}
         self._params.update({k: v for k, v in cfg.params.items() if v is not None})
         self.retries_help = self._sampling()  # greedy decoding repeats itself
-        self.note = f"local transformers model {Path(self.model).name}"
+        self.note = self._describe()
         self.blobs: Any = None  # the run's BlobStore, set before start()
         self._net: Any = None
         self._proc: Any = None  # a processor (vision model) or a tokenizer (text-only model)
@@ -64,11 +65,15 @@ class HFTarget:
             raise TargetUnavailable(f"--model {self.model!r}: cannot load it with transformers: {exc}") from None
         self._net, self._proc = net.to(self.device).eval(), proc
         self._check_params()
-        name = getattr(net.config, "_name_or_path", "") or self.model
-        arch = (getattr(net.config, "architectures", None) or [type(net).__name__])[0]
-        kind = "vision-language" if self._vision else "text-only"
-        self.note = (f"local transformers {kind} model {Path(name).name} ({arch}, {count_params(net)} parameters, "
-                     f"{self.device}, {str(dtype).removeprefix('torch.')})")
+
+    def _describe(self) -> str:
+        """What the model is, known before loading (stored with the run): name, architecture, size, device."""
+        if not self._local:
+            return f"transformers model {self.model} from the hub, on {device_label()}"
+        folder = Path(self.model)
+        arch = (read_json(folder / "config.json").get("architectures") or ["unknown architecture"])[0]
+        return (f"local transformers model {folder.name} ({arch}, {human(stored_params(folder))} parameters) "
+                f"on {device_label()}")
 
     def _check_params(self) -> None:
         config = self._net.generation_config

@@ -90,6 +90,48 @@ def latest_images(turns: tuple[Message, ...]) -> tuple[Part, ...]:
     return ()
 
 
-def count_params(model: Any) -> str:
-    n = sum(p.numel() for p in model.parameters())
+
+
+def stored_params(folder: Path) -> int | None:
+    """Parameters in a folder's .safetensors files, read from their headers (nothing is loaded)."""
+    import json
+    import struct
+
+    total, files = 0, sorted(folder.glob("*.safetensors"))
+    for f in files:
+        try:
+            with f.open("rb") as fh:
+                (size,) = struct.unpack("<Q", fh.read(8))
+                header = json.loads(fh.read(min(size, 100 << 20)))
+        except (OSError, ValueError, struct.error):
+            return None
+        for name, t in header.items():
+            if name != "__metadata__" and isinstance(t, dict):
+                n = 1
+                for d in t.get("shape", []):
+                    n *= int(d)
+                total += n
+    return total or None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def device_label() -> str:
+    """Where a local model will run: 'cuda (NAME)' or 'cpu' (imports torch, checked present)."""
+    import torch
+
+    return f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
+
+
+def human(n: int | None) -> str:
+    if n is None:
+        return "unknown number of"
     return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.1f}M" if n >= 1e5 else f"{n:,}"
