@@ -82,7 +82,7 @@ def test_hf_answers_an_image_case_end_to_end(vlm, tmp_path):
     ])
     out = tmp_path / "run"
     r = mmsafe("run", "--target", "hf", "--model", str(vlm), "--suite", str(suite), "--judge", "refusal",
-               "--max-tokens", "4", "--out", str(out), "--json", env=OFFLINE, timeout=120)
+               "--max-tokens", "4", "--out", str(out), "--json", env=OFFLINE, timeout=180)
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["counts"]["answered"] == 2
@@ -155,7 +155,7 @@ def test_diffusers_makes_images_end_to_end(sd, tmp_path):
     out = tmp_path / "run"
     params = [a for k, v in SD_PARAMS.items() for a in ("--param", f"{k}={v}")]
     r = mmsafe("run", "--target", "diffusers", "--model", str(sd), "--suite", str(suite), "--judge", "refusal",
-               *params, "--out", str(out), "--json", env=OFFLINE, timeout=120)
+               *params, "--out", str(out), "--json", env=OFFLINE, timeout=180)
     assert r.returncode == 0, r.stderr
     note = json.loads(r.stdout)["note"]
     assert "StableDiffusionPipeline" in note and "parameter denoiser" in note and "side by side" in note
@@ -256,7 +256,7 @@ def test_missing_extra_names_the_pip_command(monkeypatch, tmp_path, module, cls,
 
 
 @pytest.mark.parametrize("target", ["hf", "diffusers"])
-def test_bad_model_paths_and_params_are_named(target, tmp_path, sd):
+def test_bad_model_paths_and_params_are_named(target, tmp_path, sd, monkeypatch):
     from mmsafe.targets.diffusers import DiffusersTarget
     from mmsafe.targets.hf import HFTarget
 
@@ -270,11 +270,14 @@ def test_bad_model_paths_and_params_are_named(target, tmp_path, sd):
     empty.mkdir()
     with pytest.raises(TargetUnavailable, match=f"{empty}.*cannot load"):
         asyncio.run(cls(TargetConfig(model=str(empty))).start())
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a hub id then loads from the local cache only, never the network
+    with pytest.raises(TargetUnavailable, match="'mmsafe-test/not-cached'.*cannot load"):
+        asyncio.run(cls(TargetConfig(model="mmsafe-test/not-cached")).start())
     suite = write_suite(tmp_path, [{"id": "ti", "prompt": "draw a cat", "task": "TI"}])
     r = mmsafe("run", "--target", target, "--model", str(missing), "--suite", str(suite), "--judge", "refusal",
-               "--out", str(tmp_path / "run"), env=OFFLINE, timeout=60)
+               "--out", str(tmp_path / "run"), env=OFFLINE, timeout=180)
     assert r.returncode == 2 and str(missing) in r.stderr and "Traceback" not in r.stderr
     if target == "diffusers":
         r = mmsafe("run", "--target", target, "--model", str(sd), "--suite", str(suite), "--judge", "refusal",
-                   "--param", "num_inference_stepz=2", "--out", str(tmp_path / "run2"), env=OFFLINE, timeout=60)
+                   "--param", "num_inference_stepz=2", "--out", str(tmp_path / "run2"), env=OFFLINE, timeout=180)
         assert r.returncode == 2 and "num_inference_stepz" in r.stderr and "Traceback" not in r.stderr

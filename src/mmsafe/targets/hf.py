@@ -53,13 +53,14 @@ class HFTarget:
         half = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float16
         self.device, dtype = pick_device(torch, half)
         kw = load_kwargs(self._local)
+        weights = {**kw, "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype": dtype}
         try:
             try:
-                net = transformers.AutoModelForImageTextToText.from_pretrained(self.model, dtype=dtype, **kw)
+                net = transformers.AutoModelForImageTextToText.from_pretrained(self.model, **weights)
                 proc = transformers.AutoProcessor.from_pretrained(self.model, **kw)
                 self._vision = True
             except ValueError:  # not an image-text-to-text architecture: a text-only chat model
-                net = transformers.AutoModelForCausalLM.from_pretrained(self.model, dtype=dtype, **kw)
+                net = transformers.AutoModelForCausalLM.from_pretrained(self.model, **weights)
                 proc = transformers.AutoTokenizer.from_pretrained(self.model, **kw)
         except (OSError, ValueError, KeyError, ImportError) as exc:
             raise TargetUnavailable(f"--model {self.model!r}: cannot load it with transformers: {exc}") from None
