@@ -58,7 +58,7 @@ def test_bad_predictions_file(tmp_path, rows, line, field):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--target", "nope"], "--target unknown target 'nope'; choose one of: gguf, openai, replay"),
+    (["--target", "nope"], "--target unknown target 'nope'; choose one of: diffusers, gguf, hf, openai, replay"),
     (["--judge", "nope"], "--judge unknown judge 'nope'"),
     (["--suite", "nope"], "--suite unknown suite 'nope'; choose one of: quick"),
     (["--concurrency", "0"], "--concurrency"),

@@ -9,7 +9,7 @@ from conftest import mmsafe, write_suite
 
 def test_list_shows_registered_names():
     judges = ["refusal", "embedding", "llm", "llm-harm", "guard", "jury"]
-    for kind, names in {"targets": ["openai", "gguf", "replay"], "judges": judges, "suites": ["quick", "unisafe"]}.items():
+    for kind, names in {"targets": ["openai", "gguf", "replay", "hf", "diffusers"], "judges": judges, "suites": ["quick", "unisafe"]}.items():
         r = mmsafe("list", kind)
         assert r.returncode == 0
         assert [line.split()[0] for line in r.stdout.splitlines()] == sorted(names)
