@@ -104,3 +104,19 @@ def test_the_cross_task_view_shows_where_a_risk_gets_through():
     assert "f" not in by_target and "h" not in by_target  # unscored prompts are not in the view
     assert s["cross_task"]["by_category"]["Violence"] == {"TT": exact(0.25)}
     assert s["cross_task"]["by_category"]["Sexual"] == {"TI": 0.0}
+
+
+def test_the_report_lists_risks_that_get_through_in_one_task_only():
+    from rich.console import Console
+
+    from mmsafe.report.unisafe import cross_task
+
+    rows = hand_rows()
+    s = summarize_unisafe(rows, resamples=50)
+    console = Console(record=True, width=150, emoji=False)
+    for t in cross_task("m", s):
+        console.print(t)
+    text = console.export_text()
+    assert "risks unsafe in some tasks, safe in others (1;" in text  # risk "a": unsafe in TT, safe in TI
+    line = next(ln for ln in text.splitlines() if ln.startswith("│ a "))
+    assert "100%" in line and "0%" in line

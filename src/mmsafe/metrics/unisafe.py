@@ -18,8 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from mmsafe.schema import UNISAFE_TASKS
 
 RESAMPLES = 1000
@@ -71,8 +69,10 @@ def prompt_values(r: UnisafeRow) -> tuple[float, float, float]:
     return asr, arr, float(bool(r.refusal))
 
 
-def _level(values: np.ndarray, boot: np.ndarray, n: int) -> dict[str, Any]:
+def _level(values: Any, boot: Any, n: int) -> dict[str, Any]:
     """values (3,), boot (B, 3): one level's rates with their intervals."""
+    import numpy as np
+
     out: dict[str, Any] = {"n": n}
     for k, name in enumerate(METRICS):
         v = values[k]
@@ -84,12 +84,16 @@ def _level(values: np.ndarray, boot: np.ndarray, n: int) -> dict[str, Any]:
     return out
 
 
-def _mean(arrays: list[np.ndarray]) -> np.ndarray:
+def _mean(arrays: list[Any]) -> Any:
+    import numpy as np
+
     return np.mean(np.stack(arrays), axis=0)
 
 
 def summarize_unisafe(rows: Iterable[UnisafeRow], resamples: int = RESAMPLES, seed: int = SEED) -> dict[str, Any]:
     """The UniSAFE section of results.json (see the module docstring)."""
+    import numpy as np  # numpy loads only when a run has UniSAFE cases
+
     rows = [r for r in rows if r.task in UNISAFE_TASKS]
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"cases": 0, "scored": 0, "errors": 0, "refused": 0, "pending": 0})
     prompts: dict[str, dict[tuple[str, str], list[tuple[float, float, float]]]] = defaultdict(lambda: defaultdict(list))
