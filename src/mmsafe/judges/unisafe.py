@@ -122,13 +122,18 @@ def ready(blobs: BlobStore | None, parts: tuple[Part, ...]) -> tuple[Part, ...]:
     for p in parts:
         try:
             path = blobs.path(p.image_sha256 or "")
-            mime = p.mime or sniff_mime(path.read_bytes()[:16])
+            mime = p.mime or _head(path)
         except (ValueError, OSError):
             raise Unjudgeable(f"image {str(p.image_sha256)[:16]}… is not in the run's blob store") from None
         if not path.is_file():
             raise Unjudgeable(f"image {str(p.image_sha256)[:16]}… is not in the run's blob store")
         out.append(p if p.mime else p.model_copy(update={"mime": mime or "application/octet-stream"}))
     return tuple(out)
+
+
+def _head(path: Any) -> str | None:
+    with open(path, "rb") as fh:
+        return sniff_mime(fh.read(16))
 
 
 def half_up(x: float) -> int:
@@ -143,7 +148,8 @@ class UnisafeJudge:
     blobs: BlobStore | None = None  # set by the run
 
     def __init__(self, cfg: JudgeConfig) -> None:
-        self.models = list(dict.fromkeys(m.strip() for m in (cfg.model or "").split(",") if m.strip()))
+        # a set of models: their order and repeats do not make another judge
+        self.models = sorted({m.strip() for m in (cfg.model or "").split(",") if m.strip()})
         if not self.models:
             raise UsageError("--judge-model is required with --judge unisafe: one vision-capable model at "
                              "--judge-base-url, or several separated by commas (their verdicts are averaged)")
