@@ -357,3 +357,10 @@ def test_run_with_several_unisafe_judge_models_from_the_command_line(tmp_path, f
     assert len(srv.seen) == 2 * len(asked) and {s.model for s in srv.seen} == {"ja", "jb"}
     r = mmsafe(*args, timeout=120)  # resumed: the verdicts are reused
     assert r.returncode == 0 and len(srv.seen) == 2 * len(asked), r.stderr
+
+
+def test_an_image_without_a_mime_type_is_sent_with_the_sniffed_one(srv, blobs):
+    bare = Part(type="image", image_sha256=blobs.put(png(seed=4)))
+    c = case("TI")
+    (v,) = run(judge(srv, blobs), [(c, gen(c, images=(bare,)))])
+    assert v.error is None and srv.seen[0].mimes == ["image/png"]
