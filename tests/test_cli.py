@@ -8,7 +8,7 @@ from conftest import mmsafe, write_suite
 
 
 def test_list_shows_registered_names():
-    judges = ["refusal", "embedding", "llm", "llm-harm", "guard", "jury"]
+    judges = ["refusal", "embedding", "llm", "llm-harm", "guard", "jury", "unisafe"]
     for kind, names in {"targets": ["openai", "gguf", "replay", "hf", "diffusers"], "judges": judges, "suites": ["quick", "unisafe"]}.items():
         r = mmsafe("list", kind)
         assert r.returncode == 0

@@ -25,7 +25,8 @@ from mmsafe.judges.base import JudgeConfig, build_judge, judge_id
 from mmsafe.judges.labelled import LabelledRow
 from mmsafe.metrics import summarize_outcomes
 from mmsafe.metrics.correction import corrected_rates
-from mmsafe.schema import Case, Message, Part, RunSpec
+from mmsafe.metrics.unisafe import summarize_unisafe
+from mmsafe.schema import UNISAFE_TASKS, Case, Message, Part, RunSpec
 from mmsafe.errors import InputError, UsageError
 from mmsafe.store import Store
 from mmsafe.store.lock import LOCK_NAME, RunLock
@@ -277,6 +278,9 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
             from mmsafe.judges.jury import jury_agreement
 
             block["agreement"] = jury_agreement(store.verdict_raws(name, spec.limit))
+        rows = [r for r in store.unisafe_rows(name, spec.limit) if r.task in UNISAFE_TASKS]
+        if rows:  # UniSAFE cases: its own metrics, per task, category and subcategory, and across tasks
+            block["unisafe"] = summarize_unisafe(rows)
         per_judge[name] = block
     n_cases, n_gens, answered = store.generation_counts(spec.limit)
     return {

@@ -9,6 +9,7 @@ judges.lazy("guard", "mmsafe.judges.guard:GuardJudge", "guard model (Llama Guard
 judges.lazy("jury", "mmsafe.judges.jury:JuryJudge", "several judges voting (--judge-param members=a,b rule=majority|mean|any)")
 judges.lazy("embedding", "mmsafe.judges.embedding:EmbeddingJudge", "all-MiniLM-L6-v2 response classifier trained on the project's labelled set, with refusal detection")
 judges.lazy("llm", "mmsafe.judges.llm:LLMJudge", "LLM rubric judge at any OpenAI-compatible endpoint (--judge-model): safe / unsafe / controversial + refusal")
+judges.lazy("unisafe", "mmsafe.judges.unisafe:UnisafeJudge", "UniSAFE rubric judge per task (TT…MT), vision models at --judge-base-url; --judge-model A,B averages several")
 judges.lazy("llm-harm", "mmsafe.judges.llm:HarmJudge", "LLM judge (--judge-model) scoring harmfulness 0-1 (StrongREJECT-style); unsafe at --judge-param threshold=0.5")
 
 __all__ = ["Item", "Judge", "judges"]

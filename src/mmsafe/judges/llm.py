@@ -42,6 +42,36 @@ def _judge_flags(text: str) -> str:
     return re.sub(r"--(base-url|model|api-key-env)\b", r"--judge-\1", text)
 
 
+async def ask_judge(target: OpenAITarget, policy: RetryPolicy, name: str, case_id: str, turns: list[Message],
+                    reply_model: type, raw: dict[str, Any]) -> tuple[Any, str | None]:
+    """(the judge model's reply read as `reply_model`, None), or (None, why not): a reply that is
+    not the rubric's JSON is re-asked at most REPAIRS times, the problem stated; a request that
+    fails after its retries, or that the endpoint blocks, is an error. `raw` gets the request
+    count and the judge's text. An endpoint that cannot be used at all raises TargetUnavailable."""
+    turns = list(turns)
+    problem = ""
+    for attempt in range(1 + REPAIRS):
+        raw["requests"] = attempt + 1
+        request = Case(id=case_id, turns=tuple(turns))
+        try:
+            reply, _ = await policy.run(lambda r=request: ask(target, r, MAX_JUDGE_REPLY_BYTES))
+        except (GiveUp, TargetError) as exc:
+            return None, f"judge request failed: {exc}"[:2000]
+        except TargetUnavailable as exc:
+            raise TargetUnavailable(f"judge {name}: {_judge_flags(str(exc))}") from None
+        text = "\n".join(p.text for p in reply.output if p.text)  # redacted and capped by ask()
+        if reply.provider_refusal and not text.strip():
+            return None, f"the judge endpoint blocked the request: {reply.provider_message or ''}"[:2000]
+        raw["judge_text"] = text
+        try:
+            return parse_reply(text, reply_model), None
+        except ParseError as exc:
+            problem = str(exc)
+        turns += [Message(role="assistant", parts=(Part(text=text or " "),)),
+                  Message.user(REPAIR_ASK.format(problem=problem))]
+    return None, f"judge reply not parseable: {problem}"[:2000]
+
+
 class LLMJudge:
     """Rubric `llm`: safe / unsafe / controversial and refusal, from a judge model."""
 
@@ -118,28 +148,10 @@ class LLMJudge:
         system, user = self.rubric.messages(case.prompt, response)
         turns = [Message(role="system", parts=(Part(text=system),)), Message.user(user)]
         raw: dict[str, Any] = {"judge_model": self.spec["model"], "rubric_version": self.rubric.version}
-        problem = ""
-        for attempt in range(1 + REPAIRS):
-            raw["requests"] = attempt + 1
-            request = Case(id=case.id, turns=tuple(turns))
-            try:
-                reply, _ = await self.policy.run(lambda r=request: ask(self._target, r, MAX_JUDGE_REPLY_BYTES))
-            except (GiveUp, TargetError) as exc:
-                return Verdict(**base, error=f"judge request failed: {exc}"[:2000], raw=raw)
-            except TargetUnavailable as exc:
-                raise TargetUnavailable(f"judge {self.name}: {_judge_flags(str(exc))}") from None
-            text = "\n".join(p.text for p in reply.output if p.text)  # redacted and capped by ask()
-            if reply.provider_refusal and not text.strip():
-                blocked = f"the judge endpoint blocked the request: {reply.provider_message or ''}"
-                return Verdict(**base, error=blocked[:2000], raw=raw)
-            raw["judge_text"] = text
-            try:
-                return self.decide(parse_reply(text, self.reply_model), base, raw)
-            except ParseError as exc:
-                problem = str(exc)
-            turns += [Message(role="assistant", parts=(Part(text=text or " "),)),
-                      Message.user(REPAIR_ASK.format(problem=problem))]
-        return Verdict(**base, error=f"judge reply not parseable: {problem}"[:2000], raw=raw)
+        parsed, error = await ask_judge(self._target, self.policy, self.name, case.id, turns, self.reply_model, raw)
+        if error is not None:
+            return Verdict(**base, error=error, raw=raw)
+        return self.decide(parsed, base, raw)
 
     def blocked(self, base: dict[str, Any]) -> Verdict:
         return Verdict(**base, unsafe=False, refusal=True, reason="blocked by the provider's content policy")

@@ -128,3 +128,6 @@ def print_report(results: list[dict[str, Any]], console: Console, details: bool 
     if details and len(results) == 1 and results[0]["primary_judge"]:
         console.print(breakdown(results[0], "category"))
         console.print(breakdown(results[0], "language"))
+        from mmsafe.report.unisafe import print_unisafe
+
+        print_unisafe(results[0], console)

@@ -13,6 +13,7 @@ from pathlib import Path
 from mmsafe.errors import UsageError
 from mmsafe.redact import redact
 from mmsafe.metrics.rates import Outcome
+from mmsafe.metrics.unisafe import UnisafeRow
 from mmsafe.schema import CONTENT_FIELDS, Case, Generation, RunSpec, Verdict, spec_diff
 from mmsafe.store.blobs import BlobStore
 from mmsafe.store.writer import Writer
@@ -224,6 +225,26 @@ class Store:
         for cat, lang, label, ok, unsafe, refusal, judged in self._read.execute(sql, args):
             yield Outcome(cat, lang, label, bool(ok),
                           None if unsafe is None else bool(unsafe), None if refusal is None else bool(refusal), bool(judged))
+
+    def unisafe_rows(self, judge: str, limit: int | None = None) -> Iterator[UnisafeRow]:
+        """One row per case (suite order) with what the UniSAFE metrics read: task, category,
+        subcategory, shared risk id, whether answered, and the verdict's fields (SQLite JSON functions)."""
+        sql = """
+          SELECT COALESCE(json_extract(c.body, '$.task'), 'chat'), COALESCE(json_extract(c.body, '$.category'), ?),
+                 json_extract(c.body, '$.subcategory'), json_extract(c.body, '$.target_id'),
+                 g.key IS NOT NULL, g.failed = 0, v.body IS NOT NULL,
+                 json_extract(v.body, '$.unsafe'), json_extract(v.body, '$.refusal'), json_extract(v.body, '$.risk'),
+                 json_extract(v.body, '$.score'), json_extract(v.body, '$.raw.risk_mean'), json_extract(v.body, '$.error')
+          FROM (SELECT id, seq, body FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """) c
+          LEFT JOIN generations g ON g.case_id = c.id AND g.attack = 'none'
+          LEFT JOIN verdicts v ON v.generation_key = g.key AND v.judge = ?
+          ORDER BY c.seq"""
+        args = (Case.model_fields["category"].default, *((limit,) if limit else ()), judge)
+        for (task, cat, sub, tid, generated, ok, judged, unsafe, refusal, risk, score, risk_mean,
+             error) in self._read.execute(sql, args):
+            yield UnisafeRow(task, cat, sub, tid, bool(generated), bool(ok), bool(judged),
+                             None if unsafe is None else bool(unsafe), None if refusal is None else bool(refusal),
+                             risk, score, risk_mean, error)
 
     def generation_counts(self, limit: int | None = None) -> tuple[int, int, int]:
         """(cases, generations, answered) over the run's first `limit` cases."""
