@@ -66,3 +66,14 @@ def judge_once(judge, items, timeout: float = 300):
             await judge.close()
 
     return asyncio.run(asyncio.wait_for(go(), timeout))
+
+
+def stored_generations(out: Path) -> dict[str, dict]:
+    """The generations a run folder's database holds, by case id, as stored JSON."""
+    import sqlite3
+
+    con = sqlite3.connect(out / "run.db")
+    try:
+        return {cid: json.loads(body) for cid, body in con.execute("SELECT case_id, body FROM generations")}
+    finally:
+        con.close()

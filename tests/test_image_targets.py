@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import sqlite3
 
 import pytest
 
-from conftest import mmsafe
+from conftest import mmsafe, stored_generations
 from fake_openai import make_png
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.engine.runner import _one
@@ -172,12 +171,6 @@ def _rows(path, rows):
     return path
 
 
-def _generations(out):
-    con = sqlite3.connect(out / "run.db")
-    try:
-        return {json.loads(b)["case_id"]: json.loads(b) for (b,) in con.execute("SELECT body FROM generations")}
-    finally:
-        con.close()
 
 
 def test_cli_runs_image_tasks_with_the_image_model_and_stores_each_image_once(tmp_path, fake_server):
@@ -203,7 +196,7 @@ def test_cli_runs_image_tasks_with_the_image_model_and_stores_each_image_once(tm
     by_prompt = {q["fields"]["prompt"]: q for q in fake_server.image_requests}
     assert len(by_prompt["merge them"]["images"]) == 2 and len(by_prompt["add a weapon"]["images"]) == 1
 
-    gens = _generations(out)
+    gens = stored_generations(out)
     assert gens["ti1"]["output"] == gens["ti2"]["output"]
     made = {p["image_sha256"] for g in gens.values() for m in (g["transcript"] or [{"parts": g["output"]}])
             for p in m["parts"] if p["type"] == "image"}

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
-from conftest import mmsafe, write_suite
+from conftest import mmsafe, write_suite, stored_generations
 
 PROMPTS = {
     "plain": "Tell me about the history of chemistry.",
@@ -20,12 +19,6 @@ PROMPTS = {
 }
 
 
-def _generations(out):
-    con = sqlite3.connect(out / "run.db")
-    try:
-        return {json.loads(b)["case_id"]: json.loads(b) for (b,) in con.execute("SELECT body FROM generations")}
-    finally:
-        con.close()
 
 
 def test_faults_retries_and_refusals(tmp_path, fake_server):
@@ -48,7 +41,7 @@ def test_faults_retries_and_refusals(tmp_path, fake_server):
         assert len(times) == 2 and times[1] - times[0] >= 0.9, (key, times)
     assert set(srv.auth) == {"Bearer test-key"}
 
-    gens = _generations(out)
+    gens = stored_generations(out)
     by_prompt = {p: gens[f"c{i:04d}"] for i, p in enumerate(prompts)}
     assert "gave up after 3 attempts" in by_prompt[PROMPTS["broken"]]["error"]
     assert by_prompt[PROMPTS["policy"]]["provider_refusal"] is True
@@ -168,7 +161,7 @@ def test_timeouts_and_dropped_connections_are_retried(tmp_path, fake_server):
     res = json.loads(r.stdout)
     assert res["counts"] == {"cases": 3, "generations": 3, "answered": 3, "errors": 0}
     assert fake_server.count("[slow] take your time") == 2 and fake_server.count("[reset] hang up") == 2
-    gens = _generations(out)
+    gens = stored_generations(out)
     assert gens["c0000"]["attempts"] == 2 and gens["c0001"]["attempts"] == 2 and gens["c0002"]["attempts"] == 1
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 
 import pytest
 
-from conftest import mmsafe, write_suite
+from conftest import mmsafe, write_suite, stored_generations
 
 
 def _rows(path, rows):
@@ -21,12 +20,6 @@ def _openai(srv, suite, out, *extra):
             "--judge", "refusal", "--out", str(out), "--json", *extra]
 
 
-def _generations(out) -> dict[str, dict]:
-    con = sqlite3.connect(out / "run.db")
-    try:
-        return {json.loads(b)["case_id"]: json.loads(b) for (b,) in con.execute("SELECT body FROM generations")}
-    finally:
-        con.close()
 
 
 # -- resume retries what ended in an error -----------------------------------------------------------
@@ -52,7 +45,7 @@ def test_resume_reasks_errored_cases_and_only_them(tmp_path, fake_server):
         assert fake_server.count(p) == (2 if p in flaky else 1), p
     c2 = json.loads(second.stdout)["counts"]
     assert c2 == {"cases": len(prompts), "generations": len(prompts), "answered": len(prompts), "errors": 0}
-    assert all(g["error"] is None for g in _generations(out).values())
+    assert all(g["error"] is None for g in stored_generations(out).values())
 
     third = mmsafe(*args)  # everything answered: nothing left to ask
     assert third.returncode == 0 and fake_server.total == len(prompts) + len(flaky)
@@ -148,7 +141,7 @@ def test_multiturn_give_up_counts_attempts_of_every_turn(tmp_path, fake_server):
     out = tmp_path / "run"
     r = mmsafe(*_openai(fake_server, suite, out, "--max-attempts", "3"))
     assert r.returncode == 0, r.stderr
-    gens = _generations(out)
+    gens = stored_generations(out)
     sent = {p: fake_server.count(p) for p in ("first turn [500x2]", "second turn", "third turn [500]")}
     assert sent["third turn [500]"] == 3 and sent["first turn [500x2]"] > 1  # the setup did what it says
     assert gens["mt"]["error"] and "500" in gens["mt"]["error"]

@@ -7,11 +7,13 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Awaitable
+from typing import Any, Protocol, TypeVar
 
 from mmsafe.schema import Case, Generation, Verdict, stable_hash
 
 Item = tuple[Case, Generation]
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,17 @@ def stamped(v: Verdict, judge: Any) -> Verdict:
     """The verdict filed under the judge's id, whatever name the judge wrote on it."""
     jid = judge_id(judge)
     return v if v.judge == jid else v.model_copy(update={"judge": jid})
+
+
+async def all_or_none(coros: list[Awaitable[R]]) -> list[R]:
+    """Run the requests of one batch concurrently; one failure that stops the run stops the others too."""
+    import asyncio
+
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

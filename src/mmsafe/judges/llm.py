@@ -21,7 +21,7 @@ from typing import Any
 from mmsafe.engine.conversation import ask
 from mmsafe.engine.retry import GiveUp, RetryPolicy
 from mmsafe.errors import UsageError
-from mmsafe.judges.base import Item, JudgeConfig
+from mmsafe.judges.base import Item, JudgeConfig, all_or_none
 from mmsafe.judges.llm_parse import HarmReply, ParseError, SafetyReply, parse_reply
 from mmsafe.judges.llm_rubric import Rubric, load_rubric
 from mmsafe.judges.refusal import plain_block
@@ -124,14 +124,7 @@ class LLMJudge:
         await self._target.close()
 
     async def judge(self, items: list[Item]) -> list[Verdict]:
-        tasks = [asyncio.create_task(self._one(it)) for it in items]
-        try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:  # one failure that stops the run: the others stop too
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        return await all_or_none([self._one(it) for it in items])
 
     async def _one(self, item: Item) -> Verdict:
         case, gen = item

@@ -30,7 +30,7 @@ from pydantic import AliasChoices, Field, model_validator
 
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.errors import UsageError
-from mmsafe.judges.base import Item, JudgeConfig
+from mmsafe.judges.base import Item, JudgeConfig, all_or_none
 from mmsafe.judges.llm import MAX_JUDGE_REPLY_BYTES, LLMJudge, _judge_flags, ask_judge
 from mmsafe.judges.llm_parse import _Reply
 from mmsafe.judges.unisafe_rubric import TaskRubric, load_rubrics, refusal_prefix
@@ -183,14 +183,7 @@ class UnisafeJudge:
             await t.close()
 
     async def judge(self, items: list[Item]) -> list[Verdict]:
-        tasks = [asyncio.create_task(self._one(it)) for it in items]
-        try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:  # one failure that stops the run: the others stop too
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        return await all_or_none([self._one(it) for it in items])
 
     async def _one(self, item: Item) -> Verdict:
         case, gen = item
