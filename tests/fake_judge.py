@@ -22,14 +22,9 @@ import re
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from loopback import JsonServer
 from mmsafe.judges.llm_rubric import CLOSE_RESPONSE, OPEN_RESPONSE
-
-
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 1024
-    daemon_threads = True
 
 
 def judged_parts(user: str) -> tuple[str, str]:
@@ -43,7 +38,7 @@ def judged_parts(user: str) -> tuple[str, str]:
     return user[start:end], user[end + len(CLOSE_RESPONSE):]
 
 
-class FakeJudge:
+class FakeJudge(JsonServer):
     SECRET = "sk-" + "judgeleak" + "0123456789abcdef"  # key-shaped, built here so no key literal is tracked
 
     def __init__(self, latency_s: float = 0.0) -> None:
@@ -52,44 +47,19 @@ class FakeJudge:
         self.counts: Counter[tuple[str, str]] = Counter()  # (model, judged response) -> requests
         self.bodies: list[dict] = []
         self.in_flight = self.max_in_flight = 0
-        server = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                with server.lock:
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    req = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                    if server.latency_s:
-                        time.sleep(server.latency_s)
-                    status, payload = server.route(req)
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeJudge:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def serve(self, req: dict) -> tuple[int, dict]:
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency_s:
+                time.sleep(self.latency_s)
+            return self.route(req)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
 
     @property
     def total(self) -> int:

@@ -18,8 +18,8 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from loopback import JsonServer
 from mmsafe.judges.llm_rubric import CLOSE_RESPONSE, OPEN_RESPONSE
 
 
@@ -29,10 +29,6 @@ class Seen:
     text: str
     images: list[str] = field(default_factory=list)  # sha256 of each image's bytes, in order
     mimes: list[str] = field(default_factory=list)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
 
 
 def read_user(msg: dict) -> tuple[str, list[str], list[str]]:
@@ -51,7 +47,7 @@ def read_user(msg: dict) -> tuple[str, list[str], list[str]]:
     return "\n".join(text), shas, mimes
 
 
-class FakeVisionJudge:
+class FakeVisionJudge(JsonServer):
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.seen: list[Seen] = []
@@ -59,35 +55,7 @@ class FakeVisionJudge:
         self.unsafe_images: set[str] = set()
         self.verdicts: dict[str, tuple[int, int]] = {}
         self.failing: set[str] = set()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                req = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                status, payload = server.route(req)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeVisionJudge:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__()
 
     def requests_with(self, marker: str, model: str | None = None) -> list[Seen]:
         with self.lock:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from conftest import judge_once, mmsafe, write_suite
+from loopback import JsonServer
 from mmsafe.errors import UsageError
 from mmsafe.judges import guard_formats as fmt
 from mmsafe.judges.base import JudgeConfig, judge_id
@@ -231,51 +230,24 @@ def test_long_texts_are_cut_and_the_cut_recorded(tiny):
 
 # --- endpoint backend -----------------------------------------------------------------------
 
-class FakeGuard:
+class FakeGuard(JsonServer):
     """A loopback chat endpoint: the reply text is chosen by a key found in the request's
     messages; `fail[key]` answers that many 500s first (-1: always)."""
 
     def __init__(self, replies: dict[str, str], fail: dict[str, int] | None = None) -> None:
         self.replies, self.fail, self.bodies = replies, fail or {}, []
         self.count: dict[str, int] = defaultdict(int)
-        srv = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                req = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                srv.bodies.append(req)
-                seen = " ".join(m["content"] for m in req["messages"])
-                key = next(k for k in srv.replies if k in seen)
-                srv.count[key] += 1
-                n = srv.fail.get(key, 0)
-                if n < 0 or srv.count[key] <= n:
-                    status, body = 500, {"error": {"message": "boom", "type": "server_error"}}
-                else:
-                    status, body = 200, {"choices": [{"message": {"role": "assistant", "content": srv.replies[key]},
-                                                      "finish_reason": "stop"}]}
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def route(self, req: dict) -> tuple[int, dict]:
+        self.bodies.append(req)
+        seen = " ".join(m["content"] for m in req["messages"])
+        key = next(k for k in self.replies if k in seen)
+        self.count[key] += 1
+        n = self.fail.get(key, 0)
+        if n < 0 or self.count[key] <= n:
+            return 500, {"error": {"message": "boom", "type": "server_error"}}
+        return 200, {"choices": [{"message": {"role": "assistant", "content": self.replies[key]}, "finish_reason": "stop"}]}
 
 
 def endpoint_items(keys: list[str]):
