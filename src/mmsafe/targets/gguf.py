@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mmsafe.errors import MissingDependency, UsageError
-from mmsafe.schema import Case
+from mmsafe.schema import IMAGE_OUT_TASKS, Case
 from mmsafe.targets.base import Reply, TargetConfig, TargetError
 
 EMBEDDED = "smollm2-135m"
@@ -93,6 +93,9 @@ class GGUFTarget:
         return self._llm.create_chat_completion(messages=messages, **self._params)
 
     async def generate(self, case: Case) -> Reply:
+        if case.task in IMAGE_OUT_TASKS:  # a text answer is no answer to "make an image"
+            raise TargetError(f"this GGUF target answers text; {case.task} asks for an image "
+                              "(use --target openai with --image-model, or --target diffusers)")
         if any(p.type != "text" for m in case.turns for p in m.parts):
             raise TargetError("this GGUF target reads text only")
         messages = [{"role": m.role, "content": m.text} for m in case.turns]
