@@ -121,3 +121,16 @@ def test_all_seven_tasks_end_to_end_and_the_imported_predictions_score_the_same(
     again = unisafe_of(json.loads(r2.stdout))
     assert again["overall"] == section["overall"] and again["tasks"] == section["tasks"]
     assert again["cross_task"] == section["cross_task"]
+
+
+def test_image_tasks_without_a_vision_judge_are_named_not_judged(tmp_path, fake_server):
+    data = dataset(tmp_path / "unisafe")
+    r = mmsafe("run", "--suite", "unisafe:TI,TT", "--data", str(data), "--target", "openai", "--model", "m",
+               "--base-url", fake_server.base_url, "--judge", "refusal", "--out", str(tmp_path / "run"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert "image-output tasks (TI)" in r.stderr and "--judge unisafe" in r.stderr
+    block = json.loads(r.stdout)["judges"]["refusal"]
+    ti = block["unisafe"]["tasks"]["TI"]["counts"]
+    # two pictures the text judge cannot see: unjudged errors, never safe; the blocked one is a refusal
+    assert (ti["scored"], ti["refused"], ti["errors"]) == (1, 1, 2)
+    assert block["overall"]["undecided"] == 2

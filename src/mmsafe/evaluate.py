@@ -21,12 +21,12 @@ from mmsafe.engine.pipeline import JudgeFeed
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.judges import judges as judge_registry
 from mmsafe.judges import quality
-from mmsafe.judges.base import JudgeConfig, build_judge, judge_id
+from mmsafe.judges.base import JudgeConfig, build_judge, judge_id, sees_images
 from mmsafe.judges.labelled import LabelledRow
 from mmsafe.metrics import summarize_outcomes
 from mmsafe.metrics.correction import corrected_rates
 from mmsafe.metrics.unisafe import summarize_unisafe
-from mmsafe.schema import UNISAFE_TASKS, Case, Message, Part, RunSpec
+from mmsafe.schema import IMAGE_OUT_TASKS, UNISAFE_TASKS, Case, Message, Part, RunSpec
 from mmsafe.errors import InputError, UsageError
 from mmsafe.store import Store
 from mmsafe.store.lock import LOCK_NAME, RunLock
@@ -148,6 +148,10 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     judges = [build_judge(judge_registry.get(n, "--judge"), opts.judge_config)
               for n in dict.fromkeys(opts.judges or default_judges(warn))]
     judge_names = tuple(judge_id(j) for j in judges)
+    image_tasks = sorted({c.task for c in cases} & IMAGE_OUT_TASKS)
+    if image_tasks and not any(sees_images(j) for j in judges):
+        warn(f"the suite has image-output tasks ({', '.join(image_tasks)}) but no judge here looks at images: "
+             "their replies stay unjudged; add a vision judge, e.g. --judge unisafe --judge-model M --judge-base-url URL")
     spec = RunSpec(
         suite=suite_label, target=opts.target, model=target.model,
         base_url=getattr(target, "base_url", None), params=opts.params, limit=opts.limit,

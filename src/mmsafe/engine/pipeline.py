@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from mmsafe.engine.progress import NullProgress
-from mmsafe.judges.base import Judge, judge_id, stamped
+from mmsafe.judges.base import Judge, judge_id, judge_items, stamped
 from mmsafe.schema import Case, Generation
 from mmsafe.store import Store
 
@@ -42,7 +42,7 @@ class JudgeFeed:
                 if not ended:
                     batch.append(g)
             if batch:
-                for v in await judge.judge([(self._cases[g.case_id], g) for g in batch]):
+                for v in await judge_items(judge, [(self._cases[g.case_id], g) for g in batch]):
                     self._store.put_verdict(stamped(v, judge))
                 self._left[i] -= len(batch)
                 if self._bars[i] is not None:

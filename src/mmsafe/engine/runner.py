@@ -16,7 +16,7 @@ from mmsafe.engine.limits import connection_room, open_file_limit
 from mmsafe.engine.replies import clean_text, storable
 from mmsafe.engine.progress import NullProgress
 from mmsafe.engine.retry import GiveUp, RetryPolicy
-from mmsafe.judges.base import Judge, judge_id, stamped
+from mmsafe.judges.base import Judge, judge_id, judge_items, stamped
 from mmsafe.schema import Case, Generation, generation_key
 from mmsafe.store import Store
 from mmsafe.targets.base import DEFAULT_MAX_REPLY_BYTES, Target, TargetError, TargetUnavailable
@@ -137,7 +137,7 @@ async def judge(store: Store, judges: list[Judge], cases: dict[str, Case], progr
 
         async def worker(j: Judge = j, bar=bar, stats: StageStats = stats, batches=batches) -> None:
             for batch in batches:
-                for v in await j.judge([(cases[g.case_id], g) for g in batch]):
+                for v in await judge_items(j, [(cases[g.case_id], g) for g in batch]):
                     store.put_verdict(stamped(v, j))
                 stats.done += len(batch)
                 bar.advance(len(batch))

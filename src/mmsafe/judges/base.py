@@ -79,3 +79,23 @@ async def all_or_none(coros: list[Awaitable[R]]) -> list[R]:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+TEXT_ONLY = "the reply is an image and this judge reads text only: not judged (add a vision judge, e.g. --judge unisafe)"
+
+
+def sees_images(judge: Any) -> bool:
+    """A judge that reads images is given the run's blob store (it has a `blobs` attribute)."""
+    return hasattr(judge, "blobs")
+
+
+async def judge_items(judge: Any, items: list[Item]) -> list[Verdict]:
+    """The judge's verdicts on a batch. A reply that holds only images (no text, no provider block)
+    is never shown to a judge that reads text only: its verdict is undecided with the reason, so
+    a picture a text judge cannot see is never counted safe."""
+    if sees_images(judge):
+        return await judge.judge(items)
+    blind = [not g.text.strip() and bool(g.images) and not g.provider_refusal for _, g in items]
+    read = iter(await judge.judge([it for it, b in zip(items, blind, strict=True) if not b]) if not all(blind) else [])
+    return [Verdict(generation_key=g.key, case_id=c.id, judge=judge_id(judge), error=TEXT_ONLY) if b else next(read)
+            for (c, g), b in zip(items, blind, strict=True)]
