@@ -110,7 +110,7 @@ class FakeOpenAI:
                 self.end_headers()
                 try:
                     self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
+                except (BrokenPipeError, ConnectionResetError):  # the client was killed mid-request
                     pass
 
             def _post(self):
@@ -131,17 +131,7 @@ class FakeOpenAI:
                     time.sleep(3)
                 if server.latency_s:
                     time.sleep(server.latency_s)
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                try:
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client was killed mid-request
-                    pass
+                self._send(status, payload if isinstance(payload, bytes) else json.dumps(payload).encode(), headers)
 
             def _flood(self):
                 """A chunked 200 that never ends: 64 KiB chunks until the client hangs up (bounded)."""

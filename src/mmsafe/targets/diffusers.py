@@ -19,7 +19,7 @@ from typing import Any
 from mmsafe.errors import MissingDependency, UsageError
 from mmsafe.schema import IMAGE_OUT_TASKS, Case, Part
 from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable
-from mmsafe.targets.local import (device_label, human, latest_images, load_kwargs, pick_device, pil_image, png_bytes,
+from mmsafe.targets.local import (device_label, free_gpu_memory, human, latest_images, load_kwargs, pick_device, pil_image, png_bytes,
                                   quiet_hub, read_json, require, resolve_model, stored_params)
 
 EXTRA = "diffusers"
@@ -134,13 +134,7 @@ class DiffusersTarget:
 
     async def close(self) -> None:
         self._t2i = self._edit = None
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        free_gpu_memory()
 
     def _inputs(self, case: Case) -> list[Any]:
         """The pictures this request edits: the latest ones in the conversation."""

@@ -11,7 +11,7 @@ from typing import Any
 from mmsafe.errors import MissingDependency, UsageError
 from mmsafe.schema import IMAGE_OUT_TASKS, Case, Message
 from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable
-from mmsafe.targets.local import (device_label, human, load_kwargs, pick_device, pil_image, quiet_hub, read_json, require,
+from mmsafe.targets.local import (device_label, free_gpu_memory, human, load_kwargs, pick_device, pil_image, quiet_hub, read_json, require,
                                   resolve_model, stored_params)
 
 EXTRA = "hf"
@@ -88,13 +88,7 @@ class HFTarget:
 
     async def close(self) -> None:
         self._net = self._proc = None
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        free_gpu_memory()
 
     def _chat(self, turns: tuple[Message, ...]) -> tuple[list[dict[str, Any]], list[Any]]:
         """The conversation in the chat-template format, and the pictures in the order they appear."""

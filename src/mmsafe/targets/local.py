@@ -135,3 +135,13 @@ def human(n: int | None) -> str:
     if n is None:
         return "unknown number of"
     return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.1f}M" if n >= 1e5 else f"{n:,}"
+
+
+def free_gpu_memory() -> None:
+    """Hand the GPU memory a closed model held back to the device (nothing to do on CPU)."""
+    try:
+        import torch
+    except ImportError:
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
