@@ -189,7 +189,7 @@ def test_cli_runs_image_tasks_with_the_image_model_and_stores_each_image_once(tm
             "--judge", "refusal", "--out", str(out), "--param", "size=64x64", "--max-tokens", "50", "--json"]
     r = mmsafe(*args, "--image-model", "img-m")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["counts"]["errors"] == 0
+    assert json.loads(r.stdout)["counts"]["errors"] == 0, json.loads(r.stdout)["top_errors"]
     assert [(b["model"], b.get("max_tokens"), "size" in b) for b in fake_server.bodies] == [("chat-m", 50, False)]
     assert {r["fields"]["model"] for r in fake_server.image_requests} == {"img-m"}
     assert all(r["fields"]["size"] == "64x64" and "max_tokens" not in r["fields"] for r in fake_server.image_requests)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import uuid
 from pathlib import Path
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -37,7 +38,7 @@ class BlobStore:
         path = self.path(sha)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{sha}.{os.getpid()}.tmp")
+            tmp = path.with_name(f"{sha}.{os.getpid()}.{uuid.uuid4().hex}.tmp")  # one per writer: two threads may store the same bytes at once
             tmp.write_bytes(data)
             tmp.replace(path)  # atomic: a reader never sees half a file
         return sha
