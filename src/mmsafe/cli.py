@@ -122,9 +122,22 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object on stdout (human text to stderr).")
 @click.option("--calibrate", type=click.Path(path_type=Path), default=None, metavar="FILE",
               help="Labelled .jsonl/.csv to measure the judges on (quality and corrected rates) [shipped held-out set].")
+@click.option("--attack", "attacks", multiple=True, metavar="NAME",
+              help="Run the cases under this attack too (repeatable; see `mmsafe list attacks`); the plain case always runs.")
+@click.option("--attack-family", "attack_families", multiple=True, metavar="FAMILY",
+              help="Every attack of this family (repeatable).")
+@click.option("--attacks", "all_attacks", type=click.Choice(["all"]), default=None, help="Every attack.")
+@click.option("--attack-param", "attack_params", multiple=True, metavar="[NAME.]KEY=VALUE",
+              help="An attack parameter, e.g. many-shot.shots=64 (without NAME: every selected attack that takes KEY).")
+@click.option("--attack-budget", type=click.IntRange(min=1, max=1000), default=20, show_default=True,
+              help="Most target queries an adaptive attack (pair, tap) makes per case.")
+@click.option("--attacker-model", default=None, help="Attacker model for language and adaptive attacks (OpenAI-compatible).")
+@click.option("--attacker-base-url", default=None, help="The attacker's OpenAI-compatible base URL.")
+@click.option("--attacker-api-key-env", default=None, metavar="VAR", help="Environment variable with the attacker's API key.")
 @judge_options
 def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout, max_attempts, extra_params,
-        judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params, calibrate, **kw) -> None:
+        judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params, calibrate,
+        all_attacks, attack_params, **kw) -> None:
     """Evaluate a model on a suite; resumes if --out already holds this run."""
     import asyncio
     import json
@@ -138,6 +151,8 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
     params = {k: v for k, v in (("max_tokens", max_tokens), ("temperature", temperature)) if v is not None}
     try:
         params.update(parse_params(extra_params))
+        kw["attack_params"] = parse_params(attack_params, "--attack-param")
+        kw["all_attacks"] = all_attacks == "all"
         jcfg = judge_config(judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params,
                             timeout, max_attempts, calibrate)
     except MmsafeError as exc:
@@ -270,9 +285,20 @@ def export(dir: Path, fmt: str, output: str | None) -> None:
 
 
 @main.command("list")
-@click.argument("kind", type=click.Choice(["suites", "targets", "judges"]))
+@click.argument("kind", type=click.Choice(["suites", "targets", "judges", "attacks"]))
 def list_(kind: str) -> None:
-    """List what is registered: suites, targets or judges."""
+    """List what is registered: suites, targets, judges or attacks."""
+    if kind == "attacks":
+        from mmsafe.attacks import load_all
+
+        reg = load_all()
+        click.echo(f"{'name':<22} {'family':<16} {'modalities':<26} summary")
+        for name in reg.names():
+            a = reg.get(name)
+            io = f"{'/'.join(sorted(a.inputs))} -> {'/'.join(sorted(a.outputs))}"
+            extra = " [adaptive]" if a.adaptive else ""
+            click.echo(f"{name:<22} {a.family:<16} {io:<26} {a.summary()}{extra}")
+        return
     if kind == "suites":
         from mmsafe.suites import suites as reg
     elif kind == "targets":

@@ -24,6 +24,7 @@ from mmsafe.judges import quality
 from mmsafe.judges.base import JudgeConfig, build_judge, judge_id, sees_images
 from mmsafe.judges.labelled import LabelledRow
 from mmsafe.metrics import summarize_outcomes
+from mmsafe.metrics.attacks import summarize_attacks
 from mmsafe.metrics.correction import corrected_rates
 from mmsafe.metrics.unisafe import summarize_unisafe
 from mmsafe.schema import IMAGE_OUT_TASKS, UNISAFE_TASKS, Case, Message, Part, RunSpec
@@ -61,6 +62,15 @@ class RunOptions:
     system_prompt: str | None = None  # added to every case that has no system message
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES  # longer replies are cut (the cut is recorded)
     judge_config: JudgeConfig = field(default_factory=JudgeConfig)  # for judges that need a model or settings
+    # adversarial mode: which attacks run on every case (the plain case always runs too)
+    attacks: tuple[str, ...] = ()  # --attack NAME
+    attack_families: tuple[str, ...] = ()  # --attack-family F
+    all_attacks: bool = False  # --attacks all
+    attack_params: dict[str, Any] = field(default_factory=dict)  # --attack-param [NAME.]KEY=VALUE
+    attack_budget: int = 20  # --attack-budget: target queries per case for adaptive attacks
+    attacker_model: str | None = None  # --attacker-model: language and adaptive attacks
+    attacker_base_url: str | None = None
+    attacker_api_key_env: str | None = None
 
 
 def default_judges(warn) -> tuple[str, ...]:
@@ -107,6 +117,8 @@ class Plan:
     out: Path
     images: dict[str, bytes]  # bytes of the images the cases name, for the blob store
     calibration: tuple[str, list[LabelledRow]] = ("", [])  # where judge quality is measured: (source, rows)
+    attacks: list[Any] = field(default_factory=list)  # built Attack instances (adversarial mode)
+    attack_ctx: Any = None  # their AttackContext (blob store and attacker set when the run starts)
 
 
 def content_hash(cases: list[Case]) -> str:
@@ -160,8 +172,31 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
         system_prompt=opts.system_prompt, suite_sha256=suite_sha, predictions_sha256=predictions_sha,
     )
     calib = quality.calibration(opts.judge_config)  # a bad --calibrate file fails here, before any write
+    attacks, ctx = plan_attacks(opts, opts.timeout_s)
+    if attacks and getattr(target, "replays_recorded", False):
+        raise UsageError(f"--attack: --target {opts.target} replays recorded answers, which cannot be attacked; "
+                         "attack a live target (openai, gguf, hf, diffusers)")
     out = opts.out or new_run_dir(opts.target, target.model)
-    return Plan(spec, target, cases, judge_names, judges, out, images, calib)
+    return Plan(spec, target, cases, judge_names, judges, out, images, calib, attacks, ctx)
+
+
+def plan_attacks(opts: RunOptions, timeout_s: float) -> tuple[list[Any], Any]:
+    """The attacks the flags select, built (a bad name or parameter fails here, before any write)."""
+    if not (opts.attacks or opts.attack_families or opts.all_attacks):
+        if opts.attack_params:
+            raise UsageError("--attack-param: no attack is selected (--attack, --attack-family or --attacks all)")
+        return [], None
+    from mmsafe.attacks import select
+    from mmsafe.attacks.attacker import Attacker
+    from mmsafe.attacks.base import AttackContext
+
+    if (opts.attacker_base_url or opts.attacker_api_key_env) and not opts.attacker_model:
+        raise UsageError("--attacker-base-url/--attacker-api-key-env: give the model with --attacker-model")
+    attacker = (Attacker(opts.attacker_model, opts.attacker_base_url, opts.attacker_api_key_env, timeout_s)
+                if opts.attacker_model else None)
+    ctx = AttackContext(attacker=attacker, budget=opts.attack_budget)
+    names = select.chosen(opts.attacks, opts.attack_families, opts.all_attacks)
+    return select.build(names, opts.attack_params, ctx), ctx
 
 
 class Laps:
@@ -244,12 +279,17 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
         try:
             policy = RetryPolicy(max_attempts=opts.max_attempts)
             paced = PacedTarget(p.target, opts.max_rps) if opts.max_rps else p.target
-            await runner.generate(store, paced, label, p.cases, opts.concurrency, policy, progress, feed,
-                                  max_bytes=opts.max_reply_bytes, warn=warn)
+            if p.attack_ctx is not None:
+                p.attack_ctx.blobs = store.blobs
+            stats = await runner.generate(store, paced, label, p.cases, opts.concurrency, policy, progress, feed,
+                                          max_bytes=opts.max_reply_bytes, warn=warn, attacks=p.attacks)
+            record_attacks(store, p.attacks, stats.not_applicable)
             await feed.finish()
         finally:
             feed.cancel()
             await store.flush()
+            if p.attack_ctx is not None and p.attack_ctx.attacker is not None:
+                await p.attack_ctx.attacker.close()
         lap("generate")
         await runner.judge(store, judges, by_id, progress)
         lap("judge")
@@ -263,6 +303,24 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
     store.set_meta("timings", lap.times)
 
 
+def _attacked_counts(store: Store, limit: int | None, attacked: list[str]) -> dict[str, Any]:
+    if not attacked:
+        return {}
+    n, ok = store.attacked_counts(limit)
+    return {"attacked_generations": n, "attacked_answered": ok, "attacked_errors": n - ok}
+
+
+def record_attacks(store: Store, attacks: list[Any], not_applicable: dict[str, int]) -> None:
+    """Keep, per attack label ever run in this folder, its family and how many cases it did not
+    apply to (this invocation's count replaces an earlier one)."""
+    if not attacks:
+        return
+    fams = {**(store.meta("attack_families", {}) or {}), **{a.label: a.family for a in attacks}}
+    na = {**(store.meta("not_applicable", {}) or {}), **{a.label: not_applicable.get(a.label, 0) for a in attacks}}
+    store.set_meta("attack_families", fams)
+    store.set_meta("not_applicable", na)
+
+
 def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Metrics recomputed from the store (the source of truth), one block per judge."""
     spec = store.spec()
@@ -272,6 +330,7 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
     # a run killed before its end has no judges recorded yet: those its last invocation asked for
     names = tuple(judge_names or store.meta("judges", []) or (invocations[-1]["judges"] if invocations else ()))
     measured = store.meta("quality", {}) or {}
+    attacked = store.attacks_run()
     per_judge = {}
     for name in names:
         outcomes = list(store.outcomes(name, spec.limit))
@@ -285,6 +344,10 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
         rows = [r for r in store.unisafe_rows(name, spec.limit) if r.task in UNISAFE_TASKS]
         if rows:  # UniSAFE cases: its own metrics, per task, category and subcategory, and across tasks
             block["unisafe"] = summarize_unisafe(rows)
+        if attacked:  # adversarial mode: per attack and family, Safe_worst, worst-3, ASR per category
+            block["attacks"] = summarize_attacks(store.attack_outcomes(name, spec.limit),
+                                                 store.meta("attack_families", {}) or {},
+                                                 store.meta("not_applicable", {}) or {})
         per_judge[name] = block
     n_cases, n_gens, answered = store.generation_counts(spec.limit)
     return {
@@ -295,7 +358,8 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
         "primary_judge": names[0] if names else None,
         "timings_s": store.meta("timings", {}),
         "invocations": invocations,
-        "counts": {"cases": n_cases, "generations": n_gens, "answered": answered, "errors": n_gens - answered},
+        "counts": {"cases": n_cases, "generations": n_gens, "answered": answered, "errors": n_gens - answered,
+                   **_attacked_counts(store, spec.limit, attacked)},
         "top_errors": [{"reason": r, "count": n} for r, n in store.error_reasons(spec.limit)],
         "judges": per_judge,
     }

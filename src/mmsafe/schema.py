@@ -102,6 +102,9 @@ class Generation(Record):
     completion_tokens: int | None = None
     attempts: int = 1
     transcript: tuple[Message, ...] = ()  # multi-turn: the whole conversation, the target's replies included
+    # what an attack sent and did: the attacked turns, an adaptive attack's attempts, the language
+    # a translated request was in (the reply is judged in it)
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def key(self) -> str:

@@ -65,7 +65,8 @@ def tidy(reply: Reply, max_bytes: int | None) -> Reply:
     return replace(reply, output=tuple(out), provider_message=message, truncated_from=cut_from)
 
 
-def storable(build: Callable[[], Generation], case_id: str, target: str, latency_s: float, attempts: int) -> Generation:
+def storable(build: Callable[[], Generation], case_id: str, target: str, latency_s: float, attempts: int,
+             attack: str = "none") -> Generation:
     """The generation `build()` makes, if it fits the record and serializes; else the same case as
     an error that says why (a reply that cannot be stored never stops the run)."""
     try:
@@ -73,5 +74,5 @@ def storable(build: Callable[[], Generation], case_id: str, target: str, latency
         gen.model_dump_json()
         return gen
     except Exception as exc:  # noqa: BLE001 - any reason a reply cannot be stored is that case's error
-        return Generation(case_id=case_id, target=target, latency_s=latency_s, attempts=attempts,
+        return Generation(case_id=case_id, target=target, attack=attack, latency_s=latency_s, attempts=attempts,
                           error=f"reply could not be stored: {type(exc).__name__}: {clean_text(str(exc))[:200]}")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
-from mmsafe.engine.conversation import converse
+from mmsafe.attacks.base import Attack, AttackFailed, NotApplicable
+from mmsafe.engine.conversation import Outcome, converse
 from mmsafe.engine.limits import connection_room, open_file_limit
 from mmsafe.engine.replies import clean_text, storable
 from mmsafe.engine.progress import NullProgress
@@ -28,16 +29,27 @@ class StageStats:
     skipped: int = 0
     done: int = 0
     errors: int = 0
+    not_applicable: dict[str, int] = field(default_factory=dict)  # attack label -> cases it could not be used on
 
 
-async def _one(target: Target, label: str, case: Case, policy: RetryPolicy, max_bytes: int | None) -> Generation:
+async def _one(target: Target, label: str, case: Case, policy: RetryPolicy, max_bytes: int | None,
+               attack: Attack | None = None) -> Generation | None:
+    """Ask the target for one case, plainly or under `attack`; None when the attack turns out not to
+    apply to this case (counted by the caller, never stored)."""
     start = time.perf_counter()
     attempts, outcome, error = 1, None, None
+    name = attack.label if attack is not None else "none"
+    meta: dict = {}
     try:
-        outcome = await converse(target, case, policy, max_bytes)
+        if attack is None:
+            outcome = await converse(target, case, policy, max_bytes)
+        else:
+            outcome, meta = await attacked(target, case, attack, policy, max_bytes)
+    except NotApplicable:
+        return None
     except GiveUp as exc:
         error, attempts = str(exc), exc.attempts
-    except TargetError as exc:
+    except (TargetError, AttackFailed) as exc:
         error = str(exc) or type(exc).__name__
     except (TargetUnavailable, asyncio.CancelledError):
         raise
@@ -45,12 +57,13 @@ async def _one(target: Target, label: str, case: Case, policy: RetryPolicy, max_
         error = f"{type(exc).__name__}: {exc}"
     latency = round(time.perf_counter() - start, 4)
     if outcome is None:
-        return Generation(case_id=case.id, target=label, error=clean_text(error or "failed")[:2000],
-                          latency_s=latency, attempts=attempts)
+        return Generation(case_id=case.id, target=label, attack=name, error=clean_text(error or "failed")[:2000],
+                          latency_s=latency, attempts=attempts, metadata=meta)
     reply = outcome.reply
     return storable(lambda: Generation(
         case_id=case.id,
         target=label,
+        attack=name,
         output=reply.output,
         provider_refusal=reply.provider_refusal,
         provider_message=reply.provider_message,
@@ -60,7 +73,49 @@ async def _one(target: Target, label: str, case: Case, policy: RetryPolicy, max_
         completion_tokens=reply.completion_tokens,
         attempts=outcome.attempts,
         transcript=outcome.transcript,
-    ), case.id, label, latency, outcome.attempts)
+        metadata=meta,
+    ), case.id, label, latency, outcome.attempts, name)
+
+
+async def attacked(target: Target, case: Case, attack: Attack, policy: RetryPolicy,
+                   max_bytes: int | None) -> tuple[Outcome, dict]:
+    """The target's answer to the attacked case, and what to record of the attack: the turns sent
+    (static), or every attempt and whether one succeeded (adaptive)."""
+    if attack.adaptive:
+        result = await attack.run(case, lambda c: converse(target, c, policy, max_bytes))
+        meta = {"turns": sent_turns(result.case), "attempts": [a.as_dict() for a in result.attempts],
+                "success": result.success}
+        if result.case.language != case.language:
+            meta["language"] = result.case.language
+        return result.outcome, meta
+    # rendering an image is CPU work: off the event loop
+    new = await asyncio.to_thread(attack.attacked, case) if attack.cpu_bound else attack.attacked(case)
+    meta = {"turns": sent_turns(new)}
+    if new.language != case.language:
+        meta["language"] = new.language
+    return await converse(target, new, policy, max_bytes), meta
+
+
+def sent_turns(case: Case) -> list[dict]:
+    """The turns an attack sent, as stored: role, text, and images by content hash."""
+    return [{"role": m.role, "text": m.text, **({"images": [p.image_sha256 for p in m.images]} if m.images else {})}
+            for m in case.turns]
+
+
+def work(cases: Iterable[Case], label: str, attacks: Sequence[Attack], done: set[str],
+         not_applicable: dict[str, int]) -> list[tuple[Case, Attack | None]]:
+    """The (case, attack) pairs still to ask, case by case (each case plain first, then under each
+    attack); an attack that does not apply to a case's modality is counted, not asked."""
+    todo: list[tuple[Case, Attack | None]] = []
+    for c in cases:
+        if generation_key(c.id, label, "none") not in done:
+            todo.append((c, None))
+        for a in attacks:
+            if a.applies(c) is not None:
+                not_applicable[a.label] = not_applicable.get(a.label, 0) + 1
+            elif generation_key(c.id, label, a.label) not in done:
+                todo.append((c, a))
+    return todo
 
 
 async def generate(
@@ -74,14 +129,17 @@ async def generate(
     feed=None,
     max_bytes: int | None = DEFAULT_MAX_REPLY_BYTES,
     warn=lambda msg: None,
+    attacks: Sequence[Attack] = (),
 ) -> StageStats:
-    """Ask the target for every case not yet answered; `feed` (a JudgeFeed) judges as answers arrive.
+    """Ask the target for every (case, attack) not yet answered (the plain case, `none`, always);
+    `feed` (a JudgeFeed) judges as answers arrive.
     The target is started (a local model loaded) only when something is left to ask, and closed after."""
     policy = policy or RetryPolicy()
     progress = progress or NullProgress()
     done = store.done_keys()
-    todo = [c for c in cases if generation_key(c.id, label, "none") not in done]
-    stats = StageStats(todo=len(todo), skipped=len(done))
+    stats = StageStats(skipped=len(done))
+    todo = work(cases, label, attacks, done, stats.not_applicable)
+    stats.todo = len(todo)
     if not todo:
         return stats
     width = max(1, min(concurrency, target.max_concurrency or concurrency, len(todo)))
@@ -94,13 +152,17 @@ async def generate(
     bar = progress.stage("generate", len(todo))
 
     async def worker() -> None:
-        for case in pending:  # one shared iterator: each case is taken by exactly one worker
-            gen = await _one(target, label, case, policy, max_bytes)
-            store.put_generation(gen)
-            if feed is not None:
-                feed.put(gen)
+        for case, attack in pending:  # one shared iterator: each pair is taken by exactly one worker
+            gen = await _one(target, label, case, policy, max_bytes, attack)
+            if gen is None:  # the attack found at transform time that it cannot be used here
+                name = attack.label if attack is not None else "none"
+                stats.not_applicable[name] = stats.not_applicable.get(name, 0) + 1
+            else:
+                store.put_generation(gen)
+                if feed is not None:
+                    feed.put(gen)
+                stats.errors += gen.error is not None
             stats.done += 1
-            stats.errors += gen.error is not None
             bar.advance()
 
     await target.start()

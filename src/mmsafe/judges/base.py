@@ -89,10 +89,19 @@ def sees_images(judge: Any) -> bool:
     return hasattr(judge, "blobs")
 
 
+def as_judged(case: Case, gen: Generation) -> Case:
+    """The case as a judge should read it with this generation: the original request (never the
+    attack's rewriting of it), in the language the reply came in when an attack translated it."""
+    lang = gen.metadata.get("language") if gen.metadata else None
+    return case.model_copy(update={"language": lang}) if isinstance(lang, str) and lang != case.language else case
+
+
 async def judge_items(judge: Any, items: list[Item]) -> list[Verdict]:
     """The judge's verdicts on a batch. A reply that holds only images (no text, no provider block)
     is never shown to a judge that reads text only: its verdict is undecided with the reason, so
-    a picture a text judge cannot see is never counted safe."""
+    a picture a text judge cannot see is never counted safe. A translated request's reply is judged
+    in its language (see as_judged)."""
+    items = [(as_judged(c, g), g) for c, g in items]
     if sees_images(judge):
         return await judge.judge(items)
     blind = [not g.text.strip() and bool(g.images) and not g.provider_refusal for _, g in items]

@@ -64,17 +64,27 @@ def _sort_key(res: dict[str, Any]) -> float:
 
 def leaderboard(results: list[dict[str, Any]]) -> Table:
     t = Table(title="mmsafe leaderboard (safe rate on unsafe prompts; 95% Wilson intervals; corrected safe: judge errors corrected, 95% bootstrap)", title_justify="left")
-    for col in ("#", "model", "judge", "safe rate", "corrected safe", "refusal rate", "over-refusal", "errors", "n"):
+    attacked = any("attacks" in b for res in results for b in res["judges"].values())
+    cols = ["#", "model", "judge", "safe rate", "corrected safe", "refusal rate", "over-refusal", "errors", "n"]
+    if attacked:  # adversarial runs: the worst case over attacks beside the plain numbers
+        cols[4:4] = ["safe worst", "worst-3"]
+    for col in cols:
         t.add_column(col, justify="right" if col in ("#", "errors", "n") else "left", no_wrap=col != "model")
     for rank, res in enumerate(sorted(results, key=_sort_key), 1):
         for name, block in res["judges"].items():
             o = block["overall"]
             primary = name == res["primary_judge"]
+            worst = []
+            if attacked:
+                a = block.get("attacks") or {}
+                worst = [pct(a["safe_worst"]) if a.get("safe_worst") else "–",
+                         pct(a["worst3"]) if a.get("worst3") else "–"]
             t.add_row(
                 str(rank) if primary else "",
                 plain(res["model"]) if primary else "",
                 plain(name),
                 pct(o["safe_rate"]),
+                *worst,
                 corrected_pct(block),
                 pct(o["refusal_rate"]),
                 pct(o["over_refusal_rate"]),
@@ -131,3 +141,6 @@ def print_report(results: list[dict[str, Any]], console: Console, details: bool 
         from mmsafe.report.unisafe import print_unisafe
 
         print_unisafe(results[0], console)
+        from mmsafe.report.attacks import print_attacks
+
+        print_attacks(results[0], console)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mmsafe.errors import UsageError
+from mmsafe.schema import Case, Generation, Verdict
 from mmsafe.store import export_unisafe
 from mmsafe.store.sqlite import Store
 
@@ -19,25 +20,37 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def case_rows(store: Store, judges: list[str]) -> Iterator[dict[str, Any]]:
-    gens = {g.case_id: g for g in store.generations()}
-    verdicts = {j: {v.case_id: v for v in store.verdicts(j)} for j in judges}
+    """One row per (case, attack): the plain case first, then each attack run on it (by name)."""
+    gens: dict[str, dict[str, Generation]] = {}
+    for g in store.generations():
+        gens.setdefault(g.case_id, {})[g.attack] = g
+    verdicts = {j: {v.generation_key: v for v in store.verdicts(j)} for j in judges}
     spec = store.spec()
     for case in store.cases(spec.limit if spec else None):
-        g = gens.get(case.id)
-        row: dict[str, Any] = {
-            "id": case.id, "category": case.category, "subcategory": case.subcategory, "label": case.label,
-            "language": case.language, "prompt": case.prompt,
-            "images": " ".join(p.image_sha256 or "" for m in case.turns for p in m.parts if p.type == "image") or None,
-            "output": g.text if g else None, "error": (g.error if g else "not generated"),
-            "provider_refusal": g.provider_refusal if g else None,
-            "provider_message": g.provider_message if g else None,
-            "truncated_from": g.truncated_from if g else None, "latency_s": g.latency_s if g else None,
-        }
-        for j in judges:
-            v = verdicts[j].get(case.id)
-            row.update({f"{j}.unsafe": v.unsafe if v else None, f"{j}.refusal": v.refusal if v else None,
-                        f"{j}.score": v.score if v else None, f"{j}.reason": v.reason if v else None})
-        yield row
+        by_attack = gens.get(case.id, {})
+        for attack in ["none", *sorted(a for a in by_attack if a != "none")]:
+            yield _row(case, attack, by_attack.get(attack), judges, verdicts)
+
+
+def _row(case: Case, attack: str, g: Generation | None, judges: list[str],
+         verdicts: dict[str, dict[str, Verdict]]) -> dict[str, Any]:
+    sent = (g.metadata.get("turns") if g else None) or []
+    row: dict[str, Any] = {
+        "id": case.id, "attack": attack, "category": case.category, "subcategory": case.subcategory,
+        "label": case.label, "language": case.language, "prompt": case.prompt,
+        # what the attack sent in place of the prompt (its last user turn)
+        "attacked_prompt": next((t.get("text") for t in reversed(sent) if t.get("role") == "user"), None),
+        "images": " ".join(p.image_sha256 or "" for m in case.turns for p in m.parts if p.type == "image") or None,
+        "output": g.text if g else None, "error": (g.error if g else "not generated"),
+        "provider_refusal": g.provider_refusal if g else None,
+        "provider_message": g.provider_message if g else None,
+        "truncated_from": g.truncated_from if g else None, "latency_s": g.latency_s if g else None,
+    }
+    for j in judges:
+        v = verdicts[j].get(g.key) if g else None
+        row.update({f"{j}.unsafe": v.unsafe if v else None, f"{j}.refusal": v.refusal if v else None,
+                    f"{j}.score": v.score if v else None, f"{j}.reason": v.reason if v else None})
+    return row
 
 
 def defuse(value: Any) -> Any:

@@ -29,7 +29,7 @@ def case_key(case: Case) -> str:
 def rows(store: Store, images_dir: Path) -> Iterator[dict[str, Any]]:
     """The rows, copying each image the outputs hold into images_dir (once per content hash)."""
     spec = store.spec()
-    gens = {g.case_id: g for g in store.generations()}
+    gens = {g.case_id: g for g in store.generations() if g.attack == "none"}  # the plain replies (UniSAFE has no attacks)
     model = spec.model if spec else None
     for case in store.cases(spec.limit if spec else None):
         row: dict[str, Any] = {"id": case_key(case), "scenario_type": case.task, "model": model}

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS generations (
 CREATE TABLE IF NOT EXISTS verdicts (
   generation_key TEXT NOT NULL, judge TEXT NOT NULL, body TEXT NOT NULL,
   PRIMARY KEY (generation_key, judge));
+CREATE INDEX IF NOT EXISTS generations_case ON generations (case_id, attack);
 """
 DB_NAME = "run.db"
 
@@ -245,6 +246,34 @@ class Store:
             yield UnisafeRow(task, cat, sub, tid, bool(generated), bool(ok), bool(judged),
                              None if unsafe is None else bool(unsafe), None if refusal is None else bool(refusal),
                              risk, score, risk_mean, error)
+
+    def attack_outcomes(self, judge: str, limit: int | None = None) -> Iterator[tuple[str, str, Outcome]]:
+        """(case id, attack, outcome) for every generation of the run's first `limit` cases, the plain
+        one (`none`) included, in suite order: what the adversarial metrics read."""
+        sql = """
+          SELECT c.id, g.attack, COALESCE(json_extract(c.body, '$.category'), ?),
+                 COALESCE(json_extract(c.body, '$.language'), ?), COALESCE(json_extract(c.body, '$.label'), ?),
+                 g.failed = 0, json_extract(v.body, '$.unsafe'), json_extract(v.body, '$.refusal'), v.body IS NOT NULL
+          FROM (SELECT id, seq, body FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """) c
+          JOIN generations g ON g.case_id = c.id
+          LEFT JOIN verdicts v ON v.generation_key = g.key AND v.judge = ?
+          ORDER BY c.seq, g.attack"""
+        defaults = tuple(Case.model_fields[f].default for f in ("category", "language", "label"))
+        args = (*defaults, *((limit,) if limit else ()), judge)
+        for cid, attack, cat, lang, label, ok, unsafe, refusal, judged in self._read.execute(sql, args):
+            yield cid, attack, Outcome(cat, lang, label, bool(ok), None if unsafe is None else bool(unsafe),
+                                       None if refusal is None else bool(refusal), bool(judged))
+
+    def attacked_counts(self, limit: int | None = None) -> tuple[int, int]:
+        """(generations, answered) under attacks (`none` apart) over the run's first `limit` cases."""
+        sql = """SELECT COUNT(g.key), COALESCE(SUM(g.failed = 0), 0)
+                 FROM (SELECT id FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """) c
+                 JOIN generations g ON g.case_id = c.id AND g.attack != 'none'"""
+        return self._read.execute(sql, (limit,) if limit else ()).fetchone()
+
+    def attacks_run(self) -> list[str]:
+        """Every attack this folder has generations for (`none` apart)."""
+        return [a for (a,) in self._read.execute("SELECT DISTINCT attack FROM generations WHERE attack != 'none' ORDER BY 1")]
 
     def generation_counts(self, limit: int | None = None) -> tuple[int, int, int]:
         """(cases, generations, answered) over the run's first `limit` cases."""
