@@ -8,7 +8,12 @@ in the format of the inspect_ai anchor (../shared/bench/anchor_inspect.sh) so th
 With --ceiling it first runs ../shared/bench/raw_limit.py (a bare aiohttp loop) for the same
 (N, L, C): the fastest any harness can go on this machine.
 
-Usage: scripts/bench.py [--n 2000] [--latency-ms 50] [--conc 100] [--repeats 3] [--ceiling]
+With --attacks (e.g. --attacks all, or --attacks base64,many-shot) every case also runs under those
+attacks: N cases become N × (1 + attacks that apply) generations, and more requests where an attack
+has several turns. The stub must then have served exactly the requests the run database records,
+and the ceiling is run for that many requests.
+
+Usage: scripts/bench.py [--n 2000] [--latency-ms 50] [--conc 100] [--repeats 3] [--ceiling] [--attacks all]
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import os
 import re
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -42,7 +48,28 @@ def stop_stub(stub: subprocess.Popen) -> int:
     return int(re.search(r"served=(\d+)", out).group(1))
 
 
-def once(n: int, latency_ms: float, conc: int, work: Path) -> dict:
+def attack_flags(spec: str | None) -> list[str]:
+    if not spec:
+        return []
+    if spec == "all":
+        return ["--attacks", "all"]
+    return [f for name in spec.split(",") for f in ("--attack", name.strip())]
+
+
+def requests_made(out: Path) -> int:
+    """Requests the run sent, from its database: one per generation, one per turn for multi-turn ones."""
+    db = sqlite3.connect(out / "run.db")
+    try:
+        n = 0
+        for (body,) in db.execute("SELECT body FROM generations"):
+            g = json.loads(body)
+            n += max(1, sum(m["role"] == "assistant" for m in g.get("transcript") or []))
+        return n
+    finally:
+        db.close()
+
+
+def once(n: int, latency_ms: float, conc: int, work: Path, attacks: str | None = None) -> dict:
     suite = work / "suite.jsonl"
     with suite.open("w") as fh:
         for i in range(1, n + 1):
@@ -56,7 +83,7 @@ def once(n: int, latency_ms: float, conc: int, work: Path) -> dict:
         proc = subprocess.run(
             [sys.executable, "-m", "mmsafe", "run", "--target", "openai", "--model", "stub-model",
              "--base-url", f"http://127.0.0.1:{port}/v1", "--suite", str(suite), "--judge", "refusal",
-             "--concurrency", str(conc), "--out", str(out), "--json"],
+             "--concurrency", str(conc), "--out", str(out), "--json", *attack_flags(attacks)],
             capture_output=True, text=True, env={**os.environ, "OPENAI_API_KEY": "x"},
         )
         wall = time.perf_counter() - t0
@@ -68,7 +95,9 @@ def once(n: int, latency_ms: float, conc: int, work: Path) -> dict:
     res = json.loads(proc.stdout)
     # children's CPU includes the stub (a child too); the stub's share is small but not zero
     return {"wall_s": wall, "served": served, "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-            "peak_rss_mb": after.ru_maxrss / 1024, "answered": res["counts"]["answered"]}
+            "peak_rss_mb": after.ru_maxrss / 1024, "answered": res["counts"]["answered"],
+            "generations": res["counts"]["generations"] + res["counts"].get("attacked_generations", 0),
+            "attacked_errors": res["counts"].get("attacked_errors", 0), "requests": requests_made(out)}
 
 
 def ceiling(n: int, latency_ms: float, conc: int) -> float:
@@ -85,25 +114,30 @@ def main() -> None:
     ap.add_argument("--conc", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--ceiling", action="store_true", help="also run the bare aiohttp loop for the same N, L, C")
+    ap.add_argument("--attacks", default=None, help="'all', or attack names separated by commas")
     a = ap.parse_args()
-    raw = ceiling(a.n, a.latency_ms, a.conc) if a.ceiling else None
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(a.repeats):
-            r = once(a.n, a.latency_ms, a.conc, Path(tmp))
-            if r["served"] != a.n or r["answered"] != a.n:
-                sys.exit(f"stub served {r['served']} and mmsafe answered {r['answered']}, expected {a.n}")
+            r = once(a.n, a.latency_ms, a.conc, Path(tmp), a.attacks)
+            if r["served"] != r["requests"] or r["answered"] != a.n or r["attacked_errors"]:
+                sys.exit(f"stub served {r['served']}, the run records {r['requests']} requests; mmsafe answered "
+                         f"{r['answered']} of {a.n} plain cases; {r['attacked_errors']} attacked errors")
             runs.append(r)
+    requests = runs[0]["requests"]
+    raw = ceiling(requests, a.latency_ms, a.conc) if a.ceiling else None  # the same number of requests
     wall = statistics.median(r["wall_s"] for r in runs)
-    ideal = a.n * a.latency_ms / 1000 / a.conc
+    ideal = requests * a.latency_ms / 1000 / a.conc
     walls = ", ".join(f"{r['wall_s']:.2f}" for r in runs)
     line = (f"bench=mmsafe n={a.n} latency_ms={a.latency_ms:g} conc={a.conc} wall_s={wall:.2f} "
-            f"samples_per_s={a.n / wall:.1f} ideal_s={ideal:.2f} efficiency={ideal / wall:.3f} "
+            f"samples_per_s={requests / wall:.1f} ideal_s={ideal:.2f} efficiency={ideal / wall:.3f} "
             f"peak_rss_mb={max(r['peak_rss_mb'] for r in runs):.0f} cpu_s={statistics.median(r['cpu_s'] for r in runs):.2f} "
-            f"cpu_ms_per_case={1000 * statistics.median(r['cpu_s'] for r in runs) / a.n:.2f} served={a.n} "
+            f"cpu_ms_per_case={1000 * statistics.median(r['cpu_s'] for r in runs) / a.n:.2f} served={requests} "
+            f"generations={runs[0]['generations']} attacks={a.attacks or 'none'} "
+            f"ms_per_request={1000 * wall / requests:.3f} "
             f"repeats={a.repeats} walls=[{walls}]")
     if raw is not None:
-        line += f" raw_aiohttp_wall_s={raw:.2f} vs_raw={wall / raw:.2f}x"
+        line += f" raw_aiohttp_wall_s={raw:.2f} raw_ms_per_request={1000 * raw / requests:.3f} vs_raw={wall / raw:.2f}x"
     print(line)
 
 

@@ -68,8 +68,9 @@ def leaderboard(results: list[dict[str, Any]]) -> Table:
     cols = ["#", "model", "judge", "safe rate", "corrected safe", "refusal rate", "over-refusal", "errors", "n"]
     if attacked:  # adversarial runs: the worst case over attacks beside the plain numbers
         cols[4:4] = ["safe worst", "worst-3"]
-    for col in cols:
-        t.add_column(col, justify="right" if col in ("#", "errors", "n") else "left", no_wrap=col != "model")
+    for col in cols:  # with attacks the table is wide: cells may wrap rather than squeeze the model out
+        t.add_column(col, justify="right" if col in ("#", "errors", "n") else "left",
+                     no_wrap=col != "model" and not attacked)
     for rank, res in enumerate(sorted(results, key=_sort_key), 1):
         for name, block in res["judges"].items():
             o = block["overall"]
