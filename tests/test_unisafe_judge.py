@@ -306,7 +306,6 @@ def test_results_carry_the_unisafe_section(srv, tmp_path):
 
 def test_a_run_without_unisafe_tasks_has_no_unisafe_section(tmp_path):
     from mmsafe.evaluate import results_of
-    from mmsafe.metrics.unisafe import UnisafeRow  # noqa: F401
     from mmsafe.schema import RunSpec
     from mmsafe.store import Store
 
