@@ -6,10 +6,14 @@ import json
 
 from conftest import mmsafe, write_suite
 
+PROTOCOL_SUITES = [f"{m}/{mode}" for m, modes in {"language": ("benchmark", "multilingual", "compliance"),
+                                                  "vl": ("benchmark", "multilingual", "compliance"),
+                                                  "t2i": ("benchmark", "adversarial", "compliance")}.items() for mode in modes]
+
 
 def test_list_shows_registered_names():
     judges = ["refusal", "embedding", "llm", "llm-harm", "guard", "jury", "unisafe"]
-    for kind, names in {"targets": ["openai", "gguf", "replay", "hf", "diffusers"], "judges": judges, "suites": ["quick", "unisafe"]}.items():
+    for kind, names in {"targets": ["openai", "gguf", "replay", "hf", "diffusers"], "judges": judges, "suites": ["quick", "unisafe", "protocol", *PROTOCOL_SUITES]}.items():
         r = mmsafe("list", kind)
         assert r.returncode == 0
         assert [line.split()[0] for line in r.stdout.splitlines()] == sorted(names)

@@ -305,8 +305,9 @@ def list_(kind: str) -> None:
         from mmsafe.targets import targets as reg
     else:
         from mmsafe.judges import judges as reg
+    width = max([12, *(len(n) for n in reg.names())])
     for name in reg.names():
-        click.echo(f"{name:<12} {reg.summary(name)}")
+        click.echo(f"{name:<{width}} {reg.summary(name)}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from mmsafe.judges.base import JudgeConfig, build_judge, judge_id, sees_images
 from mmsafe.judges.labelled import LabelledRow
 from mmsafe.metrics import summarize_outcomes
 from mmsafe.metrics.attacks import summarize_attacks
+from mmsafe.metrics.protocol import summarize_protocol
 from mmsafe.metrics.correction import corrected_rates
 from mmsafe.metrics.unisafe import summarize_unisafe
 from mmsafe.schema import IMAGE_OUT_TASKS, UNISAFE_TASKS, Case, Message, Part, RunSpec
@@ -140,6 +141,11 @@ def file_hash(path: Path, flag: str) -> str:
 def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     images: dict[str, bytes] = {}
     suite_label, cases = resolve_suite(opts.suite, images, opts.data)
+    if "/" in opts.suite.partition(":")[0] or opts.suite.partition(":")[0] == "protocol":
+        from mmsafe.suites import protocol as proto
+
+        for w in proto.warnings:  # datasets of the suite not found under --data
+            warn(f"skipped: {w}")
     suite_sha = content_hash(cases)  # all cases: --limit may grow or shrink over the same suite
     every_case = cases
     if opts.limit is not None:
@@ -331,6 +337,7 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
     names = tuple(judge_names or store.meta("judges", []) or (invocations[-1]["judges"] if invocations else ()))
     measured = store.meta("quality", {}) or {}
     attacked = store.attacks_run()
+    protocol = store.has_protocol_cases()
     per_judge = {}
     for name in names:
         outcomes = list(store.outcomes(name, spec.limit))
@@ -344,6 +351,8 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
         rows = [r for r in store.unisafe_rows(name, spec.limit) if r.task in UNISAFE_TASKS]
         if rows:  # UniSAFE cases: its own metrics, per task, category and subcategory, and across tasks
             block["unisafe"] = summarize_unisafe(rows)
+        if protocol:  # the integrated protocol's suites: each mode's own metrics
+            block["protocol"] = summarize_protocol(store.plain_rows(name, spec.limit))
         if attacked:  # adversarial mode: per attack and family, Safe_worst, worst-3, ASR per category
             block["attacks"] = summarize_attacks(store.attack_outcomes(name, spec.limit),
                                                  store.meta("attack_families", {}) or {},

@@ -46,9 +46,9 @@ class Registry(Generic[T]):
 
     def summary(self, name: str) -> str:
         self._load_entry_points()
-        if name in self._lazy:
+        if name in self._lazy and self._lazy[name][1]:
             return self._lazy[name][1]
-        doc = getattr(self._items.get(name), "__doc__", "") or ""
+        doc = getattr(self._items.get(name) or self.get(name), "__doc__", "") or ""  # no summary given: the docstring's first line
         return doc.strip().splitlines()[0] if doc.strip() else ""
 
     def get(self, name: str, flag: str | None = None) -> T:

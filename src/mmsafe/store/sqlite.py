@@ -271,6 +271,22 @@ class Store:
                  JOIN generations g ON g.case_id = c.id AND g.attack != 'none'"""
         return self._read.execute(sql, (limit,) if limit else ()).fetchone()
 
+    def plain_rows(self, judge: str, limit: int | None = None) -> Iterator[tuple[Case, Generation | None, Verdict | None]]:
+        """(case, its plain generation, this judge's verdict on it) for the run's first `limit` cases,
+        in suite order: what the protocol metrics read (they parse replies, so whole records)."""
+        sql = """SELECT c.body, g.body, v.body FROM (SELECT id, seq, body FROM cases ORDER BY seq""" + (
+            " LIMIT ?" if limit else "") + """) c
+                 LEFT JOIN generations g ON g.case_id = c.id AND g.attack = 'none'
+                 LEFT JOIN verdicts v ON v.generation_key = g.key AND v.judge = ?
+                 ORDER BY c.seq"""
+        for cb, gb, vb in self._read.execute(sql, (*((limit,) if limit else ()), judge)):
+            yield (Case.model_validate_json(cb), Generation.model_validate_json(gb) if gb else None,
+                   Verdict.model_validate_json(vb) if vb else None)
+
+    def has_protocol_cases(self) -> bool:
+        row = self._read.execute("SELECT 1 FROM cases WHERE json_extract(body, '$.metadata.mode') IS NOT NULL LIMIT 1")
+        return row.fetchone() is not None
+
     def attacks_run(self) -> list[str]:
         """Every attack this folder has generations for (`none` apart)."""
         return [a for (a,) in self._read.execute("SELECT DISTINCT attack FROM generations WHERE attack != 'none' ORDER BY 1")]

@@ -15,6 +15,11 @@ suites: Registry[Callable[[], list[Case]]] = Registry("suite")
 suites.lazy("quick", "mmsafe.suites.builtin:quick", "the project's own quick suite: 12 hazard categories, over-refusal probes, 10 languages")
 suites.lazy("unisafe", "mmsafe.suites.unisafe:unisafe",
             "UniSAFE, seven image/text tasks (unisafe:TI,IE… picks tasks) from --data DIR or the hub")
+# the integrated protocol: modality × mode over published datasets (suites/protocol.py); summaries
+# are computed when listed (they count the registered datasets)
+for _name in ("protocol", "language/benchmark", "language/multilingual", "language/compliance", "vl/benchmark",
+              "vl/multilingual", "vl/compliance", "t2i/benchmark", "t2i/adversarial", "t2i/compliance"):
+    suites.lazy(_name, "mmsafe.suites.protocol:" + ("protocol" if _name == "protocol" else "suite_" + _name.replace("/", "_")))
 
 
 def resolve_suite(name: str, images: dict[str, bytes] | None = None, data: Path | None = None) -> tuple[str, list[Case]]:
