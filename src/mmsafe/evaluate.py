@@ -10,7 +10,7 @@ import json
 import re
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -141,12 +141,14 @@ def file_hash(path: Path, flag: str) -> str:
 def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     images: dict[str, bytes] = {}
     suite_label, cases = resolve_suite(opts.suite, images, opts.data)
-    if "/" in opts.suite.partition(":")[0] or opts.suite.partition(":")[0] == "protocol":
+    if is_protocol(opts.suite):
         from mmsafe.suites import protocol as proto
 
         for w in proto.warnings:  # datasets of the suite not found under --data
             warn(f"skipped: {w}")
     suite_sha = content_hash(cases)  # all cases: --limit may grow or shrink over the same suite
+    if opts.suite == "protocol":  # every suite the target's modality supports
+        cases = supported(cases, opts.target, warn)
     every_case = cases
     if opts.limit is not None:
         cases = cases[: opts.limit]
@@ -186,8 +188,41 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     return Plan(spec, target, cases, judge_names, judges, out, images, calib, attacks, ctx)
 
 
+# what each local target can answer; the others (openai, replay, plugins) are asked everything
+TARGET_MODALITIES = {"gguf": {"language"}, "hf": {"language", "vl"}, "diffusers": {"t2i"}}
+# --suite protocol's adversarial mode when no attack is named: one or more of each family that needs
+# no attacker model, on the benchmark cases (--attack none: no attacks)
+PROTOCOL_ATTACKS = ("aim", "refusal-suppression", "prefix-injection", "fiction", "base64", "leetspeak",
+                    "payload-split", "many-shot", "crescendo", "figstep", "typos", "code-completion",
+                    "t2i-synonym")
+
+
+def is_protocol(suite: str) -> bool:
+    base = suite.partition(":")[0]
+    return base == "protocol" or (base.count("/") == 1 and base.split("/")[0] in ("language", "vl", "t2i")
+                                  and not base.endswith((".jsonl", ".csv")))
+
+
+def supported(cases: list[Case], target: str, warn) -> list[Case]:
+    """The protocol's cases this target can answer (a text-only model skips image suites)."""
+    can = TARGET_MODALITIES.get(target)
+    if can is None:
+        return cases
+    kept = [c for c in cases if c.metadata.get("modality", "language") in can]
+    if len(kept) < len(cases):
+        skipped = sorted({c.metadata.get("modality") for c in cases} - can)
+        warn(f"--target {target} answers {', '.join(sorted(can))} only: {len(cases) - len(kept)} protocol "
+             f"case(s) of {', '.join(skipped)} left out")
+    return kept
+
+
 def plan_attacks(opts: RunOptions, timeout_s: float) -> tuple[list[Any], Any]:
     """The attacks the flags select, built (a bad name or parameter fails here, before any write)."""
+    protocol = opts.suite == "protocol"
+    if opts.attacks == ("none",):
+        return [], None
+    if protocol and not (opts.attacks or opts.attack_families or opts.all_attacks):
+        opts = replace(opts, attacks=PROTOCOL_ATTACKS)
     if not (opts.attacks or opts.attack_families or opts.all_attacks):
         if opts.attack_params:
             raise UsageError("--attack-param: no attack is selected (--attack, --attack-family or --attacks all)")
@@ -200,7 +235,8 @@ def plan_attacks(opts: RunOptions, timeout_s: float) -> tuple[list[Any], Any]:
         raise UsageError("--attacker-base-url/--attacker-api-key-env: give the model with --attacker-model")
     attacker = (Attacker(opts.attacker_model, opts.attacker_base_url, opts.attacker_api_key_env, timeout_s)
                 if opts.attacker_model else None)
-    ctx = AttackContext(attacker=attacker, budget=opts.attack_budget)
+    ctx = AttackContext(attacker=attacker, budget=opts.attack_budget,
+                        modes=frozenset({"benchmark"}) if protocol else None)
     names = select.chosen(opts.attacks, opts.attack_families, opts.all_attacks)
     return select.build(names, opts.attack_params, ctx), ctx
 

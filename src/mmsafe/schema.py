@@ -15,6 +15,8 @@ Task = Literal["chat", "TT", "IT", "MU", "TI", "IE", "IC", "MT"]
 TEXT_OUT_TASKS = frozenset({"TT", "IT", "MU"})  # text-to-text, image-to-text, multimodal understanding
 IMAGE_OUT_TASKS = frozenset({"TI", "IE", "IC", "MT"})  # text-to-image, image edit, composition, multi-turn edit
 UNISAFE_TASKS = TEXT_OUT_TASKS | IMAGE_OUT_TASKS
+# replies scored by a rule on their text (the chosen option, true/false, a guard label), not by judges
+RULE_SCORINGS = ("bbq", "choice", "truefalse", "guard")
 
 
 class Record(BaseModel):
@@ -76,6 +78,12 @@ class Case(Record):
             if m.role == "user":
                 return m.text
         return ""
+
+    @property
+    def rule_scored(self) -> bool:
+        """Scored by a rule on the reply (BBQ, multiple choice, true/false, guard label): no judge
+        reads it, it is not in the judged rates, and attacks leave it alone."""
+        return self.reference.get("scoring") in RULE_SCORINGS
 
     @property
     def input_images(self) -> tuple[Part, ...]:

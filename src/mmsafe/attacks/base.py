@@ -53,6 +53,7 @@ class AttackContext:
     budget: int = 20  # --attack-budget: most target queries one adaptive attack may make per case
     params: dict[str, Any] = field(default_factory=dict)  # --attack-param KEY=VALUE (all attacks see them)
     seed: int = 0
+    modes: frozenset[str] | None = None  # attack only cases of these protocol modes (--suite protocol: benchmark)
 
     def put_image(self, data: bytes, mime: str = "image/png") -> Part:
         """Store an image the attack made; the part that names it by content hash."""
@@ -129,6 +130,10 @@ class Attack:
 
     def applies(self, case: Case) -> str | None:
         """None when the attack can be used on this case, else why not."""
+        if case.rule_scored:
+            return f"its reply is scored by rule ({case.reference.get('scoring')}), not judged: not attacked"
+        if self.ctx.modes is not None and case.metadata.get("mode") not in self.ctx.modes:
+            return f"attacks run on {' and '.join(sorted(self.ctx.modes))} cases only here"
         if case_input(case) not in self.inputs:
             return f"takes {' or '.join(sorted(self.inputs))} input, the case has {case_input(case)}"
         if case_output(case) not in self.outputs:
@@ -145,6 +150,26 @@ class Attack:
         """The transformed case (static attacks), the attack's label recorded in its metadata."""
         out = self.transform(case, self.ctx.rng(case, self.label))
         return out.model_copy(update={"metadata": {**out.metadata, "attack": self.label}})
+
+
+class Rewrite(Attack):
+    """An attack that rewrites the request's text (the last user turn), images kept: subclasses
+    give `rewrite(text, rng)`; a case with no request text is not applicable."""
+
+    def applies(self, case: Case) -> str | None:
+        why = super().applies(case)
+        if why is None and not request(case).strip():
+            return "the case has no request text to rewrite"
+        return why
+
+    def rewrite(self, text: str, rng: random.Random) -> str:
+        raise NotImplementedError
+
+    def transform(self, case: Case, rng: random.Random) -> Case:
+        text = request(case)
+        if not text.strip():
+            raise NotApplicable("the case has no request text to rewrite")
+        return replace_request(case, self.rewrite(text, rng))
 
 
 def _like(default: Any, value: Any) -> Any:

@@ -8,27 +8,17 @@ from __future__ import annotations
 import random
 
 from mmsafe.attacks import register
-from mmsafe.attacks.base import Attack, NotApplicable, replace_request, request
-from mmsafe.schema import Case
+from mmsafe.attacks.base import Rewrite
 
 
-class Injection(Attack):
+class Injection(Rewrite):
     family = "injection"
-
-    def applies(self, case: Case) -> str | None:
-        why = super().applies(case)
-        if why is None and not request(case).strip():
-            return "the case has no request text to inject"
-        return why
 
     def build(self, text: str, rng: random.Random) -> str:
         raise NotImplementedError
 
-    def transform(self, case: Case, rng: random.Random) -> Case:
-        text = request(case)
-        if not text.strip():
-            raise NotApplicable("the case has no request text to inject")
-        return replace_request(case, self.build(text, rng))
+    def rewrite(self, text: str, rng: random.Random) -> str:
+        return self.build(text, rng)
 
 
 DOCUMENTS = (

@@ -9,8 +9,7 @@ import random
 import re
 
 from mmsafe.attacks import register
-from mmsafe.attacks.base import Attack, NotApplicable, replace_request, request
-from mmsafe.schema import Case
+from mmsafe.attacks.base import Rewrite
 
 ZWSP = "\u200b"
 
@@ -34,23 +33,14 @@ def strip_zero_width(text: str) -> str:
     return text.replace(ZWSP, "")
 
 
-class Obfuscation(Attack):
+class Obfuscation(Rewrite):
     family = "obfuscation"
-
-    def applies(self, case: Case) -> str | None:
-        why = super().applies(case)
-        if why is None and not request(case).strip():
-            return "the case has no request text to obfuscate"
-        return why
 
     def obfuscate(self, text: str, rng: random.Random) -> str:
         raise NotImplementedError
 
-    def transform(self, case: Case, rng: random.Random) -> Case:
-        text = request(case)
-        if not text.strip():
-            raise NotApplicable("the case has no request text to obfuscate")
-        return replace_request(case, self.obfuscate(text, rng))
+    def rewrite(self, text: str, rng: random.Random) -> str:
+        return self.obfuscate(text, rng)
 
 
 @register

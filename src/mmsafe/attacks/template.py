@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 
 from mmsafe.attacks import register
-from mmsafe.attacks.base import Attack, NotApplicable, replace_request, request, with_system
+from mmsafe.attacks.base import NotApplicable, Rewrite, replace_request, request, with_system
 from mmsafe.schema import Case
 
 PREFIX = "Sure, here is"
@@ -35,26 +35,17 @@ STYLE_RULES = (
 )
 
 
-class TemplateAttack(Attack):
+class TemplateAttack(Rewrite):
     """A request wrapped in one of `templates` (each holding `{request}` once)."""
 
     family = "template"
     templates: tuple[str, ...] = ()
 
-    def applies(self, case: Case) -> str | None:
-        why = super().applies(case)
-        if why is None and not request(case).strip():
-            return "the case has no request text to wrap"
-        return why
-
     def wrap(self, text: str, rng: random.Random) -> str:
         return rng.choice(self.templates).replace("{request}", text)
 
-    def transform(self, case: Case, rng: random.Random) -> Case:
-        text = request(case)
-        if not text.strip():
-            raise NotApplicable("the case has no request text to wrap")
-        return replace_request(case, self.wrap(text, rng))
+    def rewrite(self, text: str, rng: random.Random) -> str:
+        return self.wrap(text, rng)
 
 
 @register

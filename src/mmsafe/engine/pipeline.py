@@ -25,7 +25,7 @@ class JudgeFeed:
         self._tasks = [asyncio.create_task(self._consume(i)) for i in range(len(judges))]
 
     def put(self, gen: Generation) -> None:
-        if gen.error is None:
+        if gen.error is None and not self._cases[gen.case_id].rule_scored:  # a rule scores those, not judges
             for i, q in enumerate(self._queues):
                 q.put_nowait(gen)
                 self._left[i] += 1

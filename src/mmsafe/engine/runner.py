@@ -186,7 +186,7 @@ async def judge(store: Store, judges: list[Judge], cases: dict[str, Case], progr
     behind = [j for j in judges if store.count_judged(judge_id(j)) < answered]
     if not behind:  # everything was judged while generating (or before)
         return {judge_id(j): StageStats(skipped=answered) for j in judges}
-    gens = [g for g in store.generations() if g.error is None and g.case_id in cases]
+    gens = [g for g in store.generations() if g.error is None and g.case_id in cases and not cases[g.case_id].rule_scored]
     for j in behind:
         jid = judge_id(j)
         have = store.judged_keys(jid)

@@ -143,5 +143,7 @@ def print_report(results: list[dict[str, Any]], console: Console, details: bool 
 
         print_unisafe(results[0], console)
         from mmsafe.report.attacks import print_attacks
+        from mmsafe.report.protocol import print_protocol
 
         print_attacks(results[0], console)
+        print_protocol(results[0], console)

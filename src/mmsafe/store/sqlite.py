@@ -14,7 +14,7 @@ from mmsafe.errors import UsageError
 from mmsafe.redact import redact
 from mmsafe.metrics.rates import Outcome
 from mmsafe.metrics.unisafe import UnisafeRow
-from mmsafe.schema import CONTENT_FIELDS, Case, Generation, RunSpec, Verdict, spec_diff
+from mmsafe.schema import CONTENT_FIELDS, RULE_SCORINGS, Case, Generation, RunSpec, Verdict, spec_diff
 from mmsafe.store.blobs import BlobStore
 from mmsafe.store.writer import Writer
 
@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS verdicts (
 CREATE INDEX IF NOT EXISTS generations_case ON generations (case_id, attack);
 """
 DB_NAME = "run.db"
+# cases whose replies judges score (rule-scored ones, BBQ or a guard label, have their own metrics)
+JUDGED = "COALESCE(json_extract(c.body, '$.reference.scoring'), 'judge') NOT IN (" + ",".join(
+    f"'{s}'" for s in RULE_SCORINGS) + ")"
 
 
 def _now() -> str:
@@ -220,7 +223,9 @@ class Store:
           FROM cases c
           LEFT JOIN generations g ON g.case_id = c.id AND g.attack = 'none'
           LEFT JOIN verdicts v ON v.generation_key = g.key AND v.judge = ?
-          ORDER BY c.seq""" + (" LIMIT ?" if limit else "")
+          WHERE c.seq IN (SELECT seq FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """)
+            AND """ + JUDGED + """
+          ORDER BY c.seq"""
         defaults = tuple(Case.model_fields[f].default for f in ("category", "language", "label"))  # fields a body may omit
         args = (*defaults, judge, *((limit,) if limit else ()))
         for cat, lang, label, ok, unsafe, refusal, judged in self._read.execute(sql, args):
