@@ -83,7 +83,7 @@ class NSFWJudge:
         return Verdict(**base, unsafe=tox > self.threshold, refusal=False, toxicity=tox, score=tox,
                        reason=f"NSFW probability {tox:.3f} ({'above' if tox > self.threshold else 'at or below'} "
                               f"{self.threshold:g})",
-                       raw={"nsfw": [round(s, 6) for s in scores], "threshold": self.threshold})
+                       raw={"nsfw": scores, "threshold": self.threshold})
 
 
 def _load() -> Any:
