@@ -10,6 +10,8 @@ judges.lazy("jury", "mmsafe.judges.jury:JuryJudge", "several judges voting (--ju
 judges.lazy("embedding", "mmsafe.judges.embedding:EmbeddingJudge", "all-MiniLM-L6-v2 response classifier trained on the project's labelled set, with refusal detection")
 judges.lazy("llm", "mmsafe.judges.llm:LLMJudge", "LLM rubric judge at any OpenAI-compatible endpoint (--judge-model): safe / unsafe / controversial + refusal")
 judges.lazy("unisafe", "mmsafe.judges.unisafe:UnisafeJudge", "UniSAFE rubric judge per task (TT…MT), vision models at --judge-base-url; --judge-model A,B averages several")
+judges.lazy("nsfw", "mmsafe.judges.nsfw:NSFWJudge", "offline image judge: open_nsfw NSFW probability per image (toxicity); unsafe above --judge-param threshold=0.5")
+judges.lazy("interim-measures", "mmsafe.judges.interim:InterimJudge", "vision judge (--judge-model) of generated images against China's Interim Measures taxonomy: level 0/1/2")
 judges.lazy("llm-harm", "mmsafe.judges.llm:HarmJudge", "LLM judge (--judge-model) scoring harmfulness 0-1 (StrongREJECT-style); unsafe at --judge-param threshold=0.5")
 
 __all__ = ["Item", "Judge", "judges"]
