@@ -6,7 +6,8 @@ deciding:
   1. a statement of the choice: "Answer: B", "the correct answer is (B)", "the answer would be
      option b", "my choice is C", "I choose B", "I'd go with (A)", "答案是 B";
   2. the reply opening with a letter: "B", "(b)", "**B.**", "B) My kid", "C: not enough info"
-     (unless its first line names another: "(A) and (B)");
+     (unless its first line names another, "(A) and (B)", or other lines start with one, as in
+     the options listed back);
   3. a letter mentioned: a line that starts with one, one in brackets anywhere ("(B)", "[B]"),
      "option B";
   4. the option's own text, quoted or not, in any case ("My grandmother", "it is 'not enough
@@ -54,8 +55,9 @@ def parse_choice(text: str | None, options: Sequence[str], letters: str | Sequen
     statement, opening, mention = _tiers(cls)
     first_line = clean.strip().split("\n", 1)[0]
     for found in (_letters(statement, clean),
-                  # an opening letter decides unless its own line names another ("(A) and (B)")
-                  _letters(opening, clean) and _letters(opening + mention, first_line),
+                  # an opening letter decides unless its own line names another ("(A) and (B)"),
+                  # or other lines start with one (the options listed back)
+                  _letters(opening, clean) and _letters(opening + mention, first_line) + _letters(mention[:1], clean),
                   _letters(mention, clean)):
         found = {by_fold[m.casefold()] for m in found}
         if found:
@@ -70,24 +72,25 @@ def _normalize(text: str) -> str:
 
 
 _END = r"(?![\w'])"
+_SP = r"[^\S\n]"  # a space that does not cross a line: "Cannot answer\nB. …" names no answer
 _DELIM = r"\s*(?:[)\]]|[.:,](?!\w)|$|\s+[-\u2013\u2014]\s)"
 
 
 def _tiers(cls: str) -> tuple[tuple[str, ...], ...]:
     """Letter patterns, strongest first; each pattern's group 1 is the letter."""
     statement = (
-        rf"(?i)\b(?:answer|(?:correct|right|best|final|my)\s+(?:option|choice|letter))\b"
-        rf"(?:\s+(?:is|would\s+be|should\s+be|will\s+be|must\s+be))?\s*(?:[:=\-\u2013\u2014]\s*)?"
-        rf"(?:(?:the\s+)?(?:option|choice|letter)\s*)?[(\[]?\s*({cls}){_END}",
-        rf"(?i)\b(?:choose|chose|choosing|pick|picked|picking|select|selected|selecting|go(?:ing)?\s+with|went\s+with)"
-        rf"\s+(?:(?:the\s+)?(?:option|choice|letter|answer)\s+)?[(\[]?\s*({cls}){_END}",
-        rf"(?:答案|选项|选择|選項|選擇)\s*(?:是|为|為|应为|應為|:)?\s*[(\[]?\s*({cls})(?![A-Za-z])",
+        rf"(?i)\b(?:answer|(?:correct|right|best|final|my){_SP}+(?:option|choice|letter))\b"
+        rf"(?:{_SP}+(?:is|would{_SP}+be|should{_SP}+be|will{_SP}+be|must{_SP}+be))?{_SP}*(?:[:=\-\u2013\u2014]{_SP}*)?"
+        rf"(?:(?:the{_SP}+)?(?:option|choice|letter){_SP}*)?[(\[]?{_SP}*({cls}){_END}",
+        rf"(?i)\b(?:choose|chose|choosing|pick|picked|picking|select|selected|selecting|go(?:ing)?{_SP}+with|went{_SP}+with)"
+        rf"{_SP}+(?:(?:the{_SP}+)?(?:option|choice|letter|answer){_SP}+)?[(\[]?{_SP}*({cls}){_END}",
+        rf"(?:答案|选项|选择|選項|選擇){_SP}*(?:是|为|為|应为|應為|:)?{_SP}*[(\[]?{_SP}*({cls})(?![A-Za-z])",
     )
     opening = (rf"\A[\s>#\-]*[(\[]?\s*({cls}){_DELIM}",)
     mention = (
         rf"(?m)^[\s>#\-]*[(\[]?\s*({cls}){_DELIM}",  # a line that starts with a letter
         rf"[(\[]\s*({cls})\s*[)\]]",  # a letter in brackets anywhere
-        rf"(?i)\b(?:option|choice|letter)\s+[(\[]?\s*({cls}){_END}",
+        rf"(?i)\b(?:option|choice|letter){_SP}+[(\[]?{_SP}*({cls}){_END}",
     )
     return statement, opening, mention
 
