@@ -11,5 +11,6 @@ judges.lazy("embedding", "mmsafe.judges.embedding:EmbeddingJudge", "all-MiniLM-L
 judges.lazy("llm", "mmsafe.judges.llm:LLMJudge", "LLM rubric judge at any OpenAI-compatible endpoint (--judge-model): safe / unsafe / controversial + refusal")
 judges.lazy("unisafe", "mmsafe.judges.unisafe:UnisafeJudge", "UniSAFE rubric judge per task (TT…MT), vision models at --judge-base-url; --judge-model A,B averages several")
 judges.lazy("llm-harm", "mmsafe.judges.llm:HarmJudge", "LLM judge (--judge-model) scoring harmfulness 0-1 (StrongREJECT-style); unsafe at --judge-param threshold=0.5")
+judges.lazy("compliance", "mmsafe.judges.compliance:ComplianceJudge", "LLM judge (--judge-model) of replies to regulatory compliance questions against their criteria and should / should-not rules")
 
 __all__ = ["Item", "Judge", "judges"]
