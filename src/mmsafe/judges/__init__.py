@@ -13,5 +13,6 @@ judges.lazy("unisafe", "mmsafe.judges.unisafe:UnisafeJudge", "UniSAFE rubric jud
 judges.lazy("nsfw", "mmsafe.judges.nsfw:NSFWJudge", "offline image judge: open_nsfw NSFW probability per image (toxicity); unsafe above --judge-param threshold=0.5")
 judges.lazy("interim-measures", "mmsafe.judges.interim:InterimJudge", "vision judge (--judge-model) of generated images against China's Interim Measures taxonomy: level 0/1/2")
 judges.lazy("llm-harm", "mmsafe.judges.llm:HarmJudge", "LLM judge (--judge-model) scoring harmfulness 0-1 (StrongREJECT-style); unsafe at --judge-param threshold=0.5")
+judges.lazy("compliance", "mmsafe.judges.compliance:ComplianceJudge", "LLM judge (--judge-model) of replies to regulatory compliance questions against their criteria and should / should-not rules")
 
 __all__ = ["Item", "Judge", "judges"]
