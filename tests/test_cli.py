@@ -12,7 +12,7 @@ PROTOCOL_SUITES = [f"{m}/{mode}" for m, modes in {"language": ("benchmark", "mul
 
 
 def test_list_shows_registered_names():
-    judges = ["refusal", "embedding", "llm", "llm-harm", "guard", "jury", "unisafe"]
+    judges = ["refusal", "embedding", "llm", "llm-harm", "guard", "jury", "unisafe", "compliance", "nsfw", "interim-measures"]
     for kind, names in {"targets": ["openai", "gguf", "replay", "hf", "diffusers"], "judges": judges, "suites": ["quick", "unisafe", "protocol", *PROTOCOL_SUITES]}.items():
         r = mmsafe("list", kind)
         assert r.returncode == 0
