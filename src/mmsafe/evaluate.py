@@ -160,7 +160,7 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
         for w in proto.warnings:  # datasets of the suite not found under --data
             warn(f"skipped: {w}")
     suite_sha = content_hash(cases)  # all cases: --limit may grow or shrink over the same suite
-    if opts.suite == "protocol":  # every suite the target's modality supports
+    if opts.suite.partition(":")[0] == "protocol":  # every suite the target's modality supports
         cases = supported(cases, opts.target, warn)
     every_case = cases
     if opts.limit is not None:
@@ -231,7 +231,7 @@ def supported(cases: list[Case], target: str, warn) -> list[Case]:
 
 def plan_attacks(opts: RunOptions, timeout_s: float) -> tuple[list[Any], Any]:
     """The attacks the flags select, built (a bad name or parameter fails here, before any write)."""
-    protocol = opts.suite == "protocol"
+    protocol = opts.suite.partition(":")[0] == "protocol"
     if opts.attacks == ("none",):
         return [], None
     if protocol and not (opts.attacks or opts.attack_families or opts.all_attacks):

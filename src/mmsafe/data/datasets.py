@@ -66,6 +66,11 @@ class MissingData(InputError):
                          + (f", or leave out --data to load {ds.hub} from the hub when online" if ds.hub else ""))
 
 
+class Incomplete(InputError):
+    """The dataset's file is there but files it names are not (pictures the published data leaves
+    out): a suite that did not ask for it by name skips it with this message, like MissingData."""
+
+
 DATASETS: dict[str, Dataset] = {}
 
 

@@ -18,7 +18,7 @@ MAX_ROWS = 60  # per suite; results.json has them all
 
 
 def is_rate(x: Any) -> bool:
-    return isinstance(x, dict) and "value" in x and ("ci95" in x or "n" in x)
+    return isinstance(x, dict) and "value" in x and (x["value"] is None or isinstance(x["value"], (int, float)))
 
 
 def shown(r: dict[str, Any]) -> str:
@@ -33,12 +33,16 @@ def shown(r: dict[str, Any]) -> str:
 
 
 def rates(block: Any, path: tuple[str, ...] = (), depth: int = 4) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
-    """(path, rate) for every rate in the block, depth-first, in the block's own order."""
+    """(path, rate) for every rate in the block (and every plain score, such as an F1), depth-first,
+    in the block's own order."""
     if not isinstance(block, dict) or depth < 0:
         return
     for k, v in block.items():
         if is_rate(v):
             yield (*path, str(k)), v
+        elif isinstance(v, float) and not isinstance(v, bool):
+            ci = block.get(f"{k}_ci95")
+            yield (*path, str(k)), {"value": v, **({"ci95": ci} if isinstance(ci, list) and len(ci) == 2 else {})}
         elif isinstance(v, dict):
             yield from rates(v, (*path, str(k)), depth - 1)
 
@@ -48,7 +52,9 @@ def suite_table(model: str, judge: str, suite: str, block: dict[str, Any]) -> Ta
               title_justify="left")
     for col in ("measure", "value", "n"):
         t.add_column(col, no_wrap=col != "measure", justify="right" if col == "n" else "left")
-    rows = list(rates(block))
+    # the headline numbers first (macro, overall, per dataset…), one level of breakdown at most
+    found = [(p, r) for p, r in rates(block) if sum(k.startswith("by_") for k in p[1:]) == 0]
+    rows = sorted(found, key=lambda pr: len(pr[0]))
     for path, r in rows[:MAX_ROWS]:
         t.add_row(plain(" › ".join(path), 120), shown(r), str(r.get("n", "")))
     if len(rows) > MAX_ROWS:

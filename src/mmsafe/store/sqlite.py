@@ -244,7 +244,8 @@ class Store:
           FROM (SELECT id, seq, body FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """) c
           LEFT JOIN generations g ON g.case_id = c.id AND g.attack = 'none'
           LEFT JOIN verdicts v ON v.generation_key = g.key AND v.judge = ?
-          ORDER BY c.seq"""
+          WHERE json_extract(c.body, '$.metadata.mode') IS NULL
+          ORDER BY c.seq"""  # protocol suites' image cases (t2i) have their own metrics, not UniSAFE's
         args = (Case.model_fields["category"].default, *((limit,) if limit else ()), judge)
         for (task, cat, sub, tid, generated, ok, judged, unsafe, refusal, risk, score, risk_mean,
              error) in self._read.execute(sql, args):

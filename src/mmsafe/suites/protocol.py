@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mmsafe.data.datasets import Dataset, MissingData, load_all, read
+from mmsafe.data.datasets import Dataset, Incomplete, MissingData, load_all, read
 from mmsafe.errors import MissingDependency, UsageError
 from mmsafe.schema import Case
 
@@ -57,7 +57,7 @@ def load(suite: str, sub: str, data: Path | None, images: dict[str, bytes]) -> t
         try:
             cases.extend(read(d, data, images))
             found.append(d.name)
-        except (MissingData, UsageError, MissingDependency) as exc:  # not under --data, or no hub: skipped, said
+        except (MissingData, Incomplete, UsageError, MissingDependency) as exc:  # not under --data, or no hub: skipped, said
             warnings.append(str(exc))
     if not cases:
         if data is None:

@@ -1,0 +1,110 @@
+"""The protocol suites end to end: several modalities and modes in one `--suite protocol:…` run
+against loopback servers, the guardrail mode's F1 from a scripted classifier, the embedded default
+model on a language suite, and the suite listing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import SHARED, mmsafe
+from loopback import JsonServer
+
+DATA = SHARED / "data" / "safety-report"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is not here")
+
+
+class AlwaysUnsafe(JsonServer):
+    """A target that classifies every prompt as unsafe, in a code fence (what chatty models do)."""
+
+    def route(self, req: dict) -> tuple[int, dict]:
+        text = 'Here you go:\n```json\n{"judge": "unsafe"}\n```'
+        return 200, {"choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]}
+
+
+def test_guardrail_mode_f1_per_language_from_a_scripted_classifier(tmp_path):
+    out = tmp_path / "run"
+    with AlwaysUnsafe() as srv:
+        r = mmsafe("run", "--target", "openai", "--model", "g", "--base-url", srv.base_url,
+                   "--suite", "language/multilingual:mmsafe-multilingual", "--limit", "400", "--judge", "refusal",
+                   "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    block = json.loads(r.stdout)["judges"]["refusal"]["protocol"]["language/multilingual"]
+    from mmsafe.data.datasets import DATASETS, load_all, read
+
+    load_all()
+    cases = read(DATASETS["mmsafe-multilingual"], None, {})[:400]
+    for lang, b in block["by_language"].items():
+        labels = [c.label for c in cases if c.language == lang]
+        p = labels.count("unsafe") / len(labels)  # everything flagged: precision = share unsafe, recall 1
+        assert b["f1"] == pytest.approx(2 * p / (1 + p), abs=1e-6), lang
+    assert block["unparseable"] == 0 and block["errors"] == 0
+    # rule-scored guard replies are not in the judged rates: the leaderboard has nothing to judge
+    assert json.loads(r.stdout)["judges"]["refusal"]["overall"]["n"] == 0
+
+
+@needs_data
+def test_protocol_across_modalities_in_one_run(tmp_path, fake_server):
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    out = tmp_path / "run"
+    r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", fake_server.base_url,
+               "--suite", "protocol:alert,bbq,feat,pgj", "--data", str(data), "--judge", "refusal", "--judge", "nsfw",
+               "--attack", "base64", "--out", str(out), "--json", timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout)
+    blocks = res["judges"]["refusal"]["protocol"]
+    assert set(blocks) == {"language/benchmark", "language/compliance", "t2i/adversarial"}
+    bench = blocks["language/benchmark"]["datasets"]
+    assert bench["alert"]["n"] == 100 and bench["bbq"]["n"] == 100
+    assert blocks["language/compliance"]["n"] == 84
+    # the pictures the fake server drew were judged by the image judge, per PGJ category
+    nsfw = next(k for k in res["judges"] if k.startswith("nsfw"))
+    adv = res["judges"][nsfw]["protocol"]["t2i/adversarial"]
+    assert adv["n"] == 300 and set(adv["by_category"]) == {"nudity", "violence", "hate"}
+    # attacks run on the benchmark's judged cases only: ALERT, not BBQ (rule-scored), not FEAT
+    attacked = res["counts"]["attacked_generations"]
+    assert attacked == 100
+    assert res["judges"]["refusal"]["attacks"]["not_applicable"]["base64"] == 100 + 84 + 300
+    shown = mmsafe("report", str(out))  # the protocol's tables, one per suite
+    assert shown.returncode == 0, shown.stderr
+    assert "language/benchmark" in shown.stdout and "t2i/adversarial" in shown.stdout and "macro" in shown.stdout
+
+
+@needs_data
+def test_missing_datasets_are_named_with_where_to_put_them(tmp_path):
+    data = tmp_path / "data"
+    (data / "l-safe").mkdir(parents=True)
+    shutil.copy(DATA / "l-safe" / "benchmark" / "data" / "bbq_100.jsonl", data / "l-safe" / "bbq_100.jsonl")
+    r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+               "--suite", "language/benchmark:alert", "--data", str(data), "--judge", "refusal",
+               "--out", str(tmp_path / "run"))
+    assert r.returncode == 2
+    assert "alert" in r.stderr.lower() and "alert_adversarial" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@needs_data
+@pytest.mark.slow
+def test_embedded_default_model_on_a_language_suite(tmp_path):
+    r = mmsafe("run", "--suite", "language/benchmark:bbq,strongreject", "--data", str(DATA), "--limit", "4",
+               "--judge", "refusal", "--max-tokens", "24", "--out", str(tmp_path / "run"), "--json", timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout)
+    assert res["model"].startswith("gguf:")
+    bbq = res["judges"]["refusal"]["protocol"]["language/benchmark"]["datasets"]["bbq"]
+    assert bbq["n"] == 4  # the first four cases are BBQ's, scored by rule
+
+
+def test_list_suites_shows_modality_mode_and_size():
+    r = mmsafe("list", "suites")
+    assert r.returncode == 0, r.stderr
+    lines = {line.split()[0]: line for line in r.stdout.splitlines()}
+    assert "modality language, mode benchmark; 800 cases" in lines["language/benchmark"]
+    assert "modality t2i, mode adversarial; 600 cases" in lines["t2i/adversarial"]
+    for name in ("vl/benchmark", "vl/multilingual", "vl/compliance", "t2i/benchmark", "t2i/compliance",
+                 "language/compliance", "language/multilingual"):
+        assert "modality" in lines[name] and "cases" in lines[name]
