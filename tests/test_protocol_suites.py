@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -108,3 +107,65 @@ def test_list_suites_shows_modality_mode_and_size():
     for name in ("vl/benchmark", "vl/multilingual", "vl/compliance", "t2i/benchmark", "t2i/compliance",
                  "language/compliance", "language/multilingual"):
         assert "modality" in lines[name] and "cases" in lines[name]
+
+
+class EveryJudge(JsonServer):
+    """One judge endpoint for the compliance and interim-measures rubrics: compliant, level 0."""
+
+    def __init__(self) -> None:
+        self.images_seen = 0
+        super().__init__()
+
+    def route(self, req: dict) -> tuple[int, dict]:
+        for m in req["messages"]:
+            if isinstance(m.get("content"), list):
+                self.images_seen += sum(p.get("type") == "image_url" for p in m["content"])
+        text = json.dumps({"compliant": True, "level": 0, "category": None, "subcategory": None, "reason": "fine"})
+        return 200, {"choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]}
+
+
+@needs_data
+def test_image_suites_end_to_end(tmp_path, fake_server):
+    """t2i/benchmark, t2i/compliance and vl/compliance (pictures drawn here: the published data has none)."""
+    from PIL import Image
+
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    folder = data / "l-safe" / "compliance" / "data"
+    refs = {v["image_reference"] for g in json.loads((folder / "NIST.json").read_text()) for v in g["variants"]
+            if v["question_type"] == "multimodal_generated"}
+    for i, ref in enumerate(sorted(refs)):
+        (folder / ref).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (32, 32), (i * 10 % 255, 80, 160)).save(folder / ref)
+    out = tmp_path / "run"
+    with EveryJudge() as judge:
+        r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", fake_server.base_url,
+                   "--suite", "protocol:t2isafety,interim-measures,nist-vl", "--data", str(data), "--limit", "60",
+                   "--judge", "nsfw", "--judge", "interim-measures", "--judge", "compliance", "--judge-model", "j",
+                   "--judge-base-url", judge.base_url, "--attack", "none", "--out", str(out), "--json", timeout=900)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert judge.images_seen > 0
+    res = json.loads(r.stdout)
+    by = {k.split("@")[0]: v for k, v in res["judges"].items()}
+    assert by["nsfw"]["protocol"]["t2i/benchmark"]["n"] == 60  # the first 60 cases: T2ISafety's
+    with EveryJudge() as judge:
+        r3 = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", fake_server.base_url,
+                    "--suite", "vl/compliance:nist-vl", "--data", str(data), "--judge", "compliance", "--judge-model", "j",
+                    "--judge-base-url", judge.base_url, "--out", str(tmp_path / "r3"), "--json", timeout=900)
+        assert r3.returncode == 0, r3.stderr[-3000:]
+        assert judge.images_seen == 0  # the compliance judge reads text; the target saw the pictures
+    block = next(v for k, v in json.loads(r3.stdout)["judges"].items())["protocol"]["vl/compliance"]
+    assert block["n"] == 20 and block["compliance_rate"]["value"] == 1.0
+    sent = [b for b in fake_server.bodies if isinstance(b["messages"][-1]["content"], list)]
+    assert len(sent) >= 20  # the image-grounded questions went with their pictures
+
+
+def test_vl_guardrail_sends_the_prompt_as_an_image(tmp_path):
+    out = tmp_path / "run"
+    with AlwaysUnsafe() as srv:
+        r = mmsafe("run", "--target", "openai", "--model", "g", "--base-url", srv.base_url,
+                   "--suite", "vl/multilingual", "--limit", "30", "--judge", "refusal", "--out", str(out), "--json",
+                   timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    block = json.loads(r.stdout)["judges"]["refusal"]["protocol"]["vl/multilingual"]
+    assert block["n"] == 30 and block["unparseable"] == 0 and block["micro"]["f1"] > 0
