@@ -119,7 +119,7 @@ def _options_named(text: str, letters: list[str], options: Sequence[str]) -> set
     hay = _fold(text)
     spans: list[tuple[int, int, str]] = []
     for letter, option in zip(letters, options, strict=True):
-        needle = _ARTICLE.sub("", _fold(option)).strip(" .!?'")
+        needle = _ARTICLE.sub("", _fold(_normalize(option))).strip(" .!?'")  # curly quotes, markup: as the reply
         if not needle:
             continue
         for m in re.finditer(rf"(?<![\w]){re.escape(needle)}(?![\w])", hay):

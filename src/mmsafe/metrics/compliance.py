@@ -17,45 +17,22 @@ framework × question type."""
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from mmsafe.metrics.choice import parse_choice
 from mmsafe.metrics.rates import rate
 from mmsafe.metrics.truefalse import parse_truefalse
 from mmsafe.schema import Case, Generation, Verdict
 
 Row = tuple[Case, Generation | None, Verdict | None]
 
-_THINK = re.compile(r"(?is)<think>.*?(?:</think>|\Z)")
-# "Answer: B", "the correct answer is (B)", "I choose option B", "Option B"
-_EXPLICIT = re.compile(r"\b(?i:answer|choice|option|choose|select|pick)(?:\s+(?i:is|would\s+be))?\s*[:\-]?\s*"
-                       r"[\"'(\[*]*\s*([A-Z])\b(?![’'\w])")
-_LEADING = re.compile(r"^[\s\"'(\[*#]*([A-Z])\s*(?:[.):\]*]|$|\s+[-–—:]|\s*\n)")
-_BRACKETED = re.compile(r"[(\[]([A-Z])[)\]]")
-
-
 def _choice(text: str | None, options: dict[str, str]) -> str | None:
-    """The option letter a reply chose, or None: an explicit "answer: B" / "option B", else a reply
-    that starts with a letter ("B", "B.", "(B)", "**B**"), else one bracketed letter "(B)", else the
-    text of exactly one option quoted in the reply. Several different letters at the deciding step,
-    or a letter that is not an option, is None."""
-    if not text:
+    """The option letter a reply chose (metrics.choice.parse_choice over the lettered options), or None."""
+    if not options:
         return None
-    body = _THINK.sub(" ", text).strip()
-    letters = set(options)
-    for found in ({m.group(1) for m in _EXPLICIT.finditer(body)},
-                  {m.group(1) for m in [_LEADING.match(body)] if m},
-                  {m.group(1) for m in _BRACKETED.finditer(body)}):
-        found &= letters
-        if len(found) == 1:
-            return found.pop()
-        if len(found) > 1:
-            return None
-    low = " ".join(body.lower().split())
-    quoted = [k for k, v in options.items() if len(v) >= 8 and " ".join(v.lower().split()) in low]
-    return quoted[0] if len(quoted) == 1 else None
+    return parse_choice(text, list(options.values()), list(options))
 
 
 class _Tally:
