@@ -60,7 +60,7 @@ def test_bad_predictions_file(tmp_path, rows, line, field):
 @pytest.mark.parametrize("args,needle", [
     (["--target", "nope"], "--target unknown target 'nope'; choose one of: diffusers, gguf, hf, openai, replay"),
     (["--judge", "nope"], "--judge unknown judge 'nope'"),
-    (["--suite", "nope"], "--suite unknown suite 'nope'; choose one of: quick"),
+    (["--suite", "nope"], "--suite unknown suite 'nope'; choose one of: language/benchmark"),
     (["--concurrency", "0"], "--concurrency"),
 ])
 def test_bad_flags_name_the_flag(tmp_path, args, needle):
