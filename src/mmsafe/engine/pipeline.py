@@ -13,6 +13,7 @@ from mmsafe.schema import Case, Generation
 from mmsafe.store import Store
 
 _END = None
+LINGER_S = 0.05  # how long a judge waits for more replies before judging a part-filled batch
 
 
 class JudgeFeed:
@@ -36,6 +37,10 @@ class JudgeFeed:
         while not ended:
             batch = [g] if (g := await q.get()) is not _END else []
             ended = g is _END
+            if not ended and q.qsize() + 1 < judge.batch_size:
+                # let a batch gather for a moment: one judge call per batch costs far less per reply
+                # than one per reply (the learned models are vectorised), and judging is never urgent
+                await asyncio.sleep(LINGER_S)
             while not ended and len(batch) < judge.batch_size and not q.empty():
                 g = q.get_nowait()
                 ended = g is _END

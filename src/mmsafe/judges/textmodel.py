@@ -17,6 +17,8 @@ import os
 import pickle
 import re
 import zlib
+from collections import Counter
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -66,29 +68,45 @@ def rules_matrix(responses: Any) -> Any:
     return np.array([rule_features(r) for r in responses], dtype=float)
 
 
+WORD_CACHE = 200_000  # words whose n-gram ids one block keeps
+
+
 class NgramBlock:
     """One fitted TF-IDF block (char_wb n-grams, sublinear tf, l2) with its slice of the logistic
     weights, in plain numpy: scoring needs no scikit-learn import (a second at start-up)."""
 
     def __init__(self, vocab: dict[str, int], idf: Any, coef: Any, ngrams: tuple[int, int], cut: int | None) -> None:
         self.vocab, self.idf, self.coef, self.ngrams, self.cut = vocab, idf, coef, ngrams, cut
+        self._words: dict[str, tuple[int, ...]] = {}  # word -> its n-grams' vocabulary ids (words recur)
 
     def grams(self, text: str) -> dict[int, int]:
         """scikit-learn's char_wb analyzer, to the letter: padded words, short words counted once."""
-        lo, hi = self.ngrams
-        counts: dict[int, int] = {}
-        vocab = self.vocab
+        words = self.__dict__.setdefault("_words", {})  # (a block unpickled from the cache has none yet)
+        found = []
         for w in _WHITE.sub(" ", text[: self.cut].lower()).split():
-            w = " " + w + " "
-            size = len(w)
-            for n in range(lo, hi + 1):
-                for off in range(max(1, size - n + 1)):
-                    j = vocab.get(w[off : off + n])
-                    if j is not None:
-                        counts[j] = counts.get(j, 0) + 1
-                if size <= n:  # a short word is counted once
-                    break
-        return counts
+            ids = words.get(w)
+            if ids is None:
+                ids = self._word_grams(w)
+                if len(words) >= WORD_CACHE:  # bounded: a flood of distinct words starts it afresh
+                    words.clear()
+                words[w] = ids
+            found.append(ids)
+        return Counter(chain.from_iterable(found))  # counted in C
+
+    def _word_grams(self, word: str) -> tuple[int, ...]:
+        lo, hi = self.ngrams
+        vocab = self.vocab
+        w = " " + word + " "
+        size = len(w)
+        ids = []
+        for n in range(lo, hi + 1):
+            for off in range(max(1, size - n + 1)):
+                j = vocab.get(w[off : off + n])
+                if j is not None:
+                    ids.append(j)
+            if size <= n:  # a short word is counted once
+                break
+        return tuple(ids)
 
     def logits(self, texts: list[str]) -> Any:
         """Each text's contribution to the logit, the whole batch in a few numpy operations."""
