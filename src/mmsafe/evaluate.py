@@ -160,7 +160,7 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
         for w in proto.warnings:  # datasets of the suite not found under --data
             warn(f"skipped: {w}")
     suite_sha = content_hash(cases)  # all cases: --limit may grow or shrink over the same suite
-    if opts.suite.partition(":")[0] == "protocol":  # every suite the target's modality supports
+    if whole_protocol(opts.suite):  # every suite the target's modality supports
         cases = supported(cases, opts.target, warn)
     every_case = cases
     if opts.limit is not None:
@@ -211,9 +211,16 @@ PROTOCOL_ATTACKS = ("aim", "refusal-suppression", "prefix-injection", "fiction",
 
 
 def is_protocol(suite: str) -> bool:
+    """One of the integrated protocol's suites (`protocol` itself or a modality/mode suite)."""
+    from mmsafe.suites.protocol import SUITES
+
     base = suite.partition(":")[0]
-    return base == "protocol" or (base.count("/") == 1 and base.split("/")[0] in ("language", "vl", "t2i")
-                                  and not base.endswith((".jsonl", ".csv")))
+    return base == "protocol" or base in SUITES
+
+
+def whole_protocol(suite: str) -> bool:
+    """`--suite protocol[:datasets]`: every suite at once (kept to the target's modalities, attacked)."""
+    return suite.partition(":")[0] == "protocol"
 
 
 def supported(cases: list[Case], target: str, warn) -> list[Case]:
@@ -231,7 +238,7 @@ def supported(cases: list[Case], target: str, warn) -> list[Case]:
 
 def plan_attacks(opts: RunOptions, timeout_s: float) -> tuple[list[Any], Any]:
     """The attacks the flags select, built (a bad name or parameter fails here, before any write)."""
-    protocol = opts.suite.partition(":")[0] == "protocol"
+    protocol = whole_protocol(opts.suite)
     if opts.attacks == ("none",):
         return [], None
     if protocol and not (opts.attacks or opts.attack_families or opts.all_attacks):
@@ -387,6 +394,7 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
     measured = store.meta("quality", {}) or {}
     attacked = store.attacks_run()
     protocol = store.has_protocol_cases()
+    families, not_applicable = (store.meta("attack_families", {}) or {}, store.meta("not_applicable", {}) or {})
     per_judge = {}
     for name in names:
         outcomes = list(store.outcomes(name, spec.limit))
@@ -403,9 +411,7 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
         if protocol:  # the integrated protocol's suites: each mode's own metrics
             block["protocol"] = summarize_protocol(store.plain_rows(name, spec.limit))
         if attacked:  # adversarial mode: per attack and family, Safe_worst, worst-3, ASR per category
-            block["attacks"] = summarize_attacks(store.attack_outcomes(name, spec.limit),
-                                                 store.meta("attack_families", {}) or {},
-                                                 store.meta("not_applicable", {}) or {})
+            block["attacks"] = summarize_attacks(store.attack_outcomes(name, spec.limit), families, not_applicable)
         per_judge[name] = block
     n_cases, n_gens, answered = store.generation_counts(spec.limit)
     return {

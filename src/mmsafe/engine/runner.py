@@ -83,17 +83,15 @@ async def attacked(target: Target, case: Case, attack: Attack, policy: RetryPoli
     (static), or every attempt and whether one succeeded (adaptive)."""
     if attack.adaptive:
         result = await attack.run(case, lambda c: converse(target, c, policy, max_bytes))
-        meta = {"turns": sent_turns(result.case), "attempts": [a.as_dict() for a in result.attempts],
-                "success": result.success}
-        if result.case.language != case.language:
-            meta["language"] = result.case.language
-        return result.outcome, meta
-    # rendering an image is CPU work: off the event loop
-    new = await asyncio.to_thread(attack.attacked, case) if attack.cpu_bound else attack.attacked(case)
-    meta = {"turns": sent_turns(new)}
-    if new.language != case.language:
-        meta["language"] = new.language
-    return await converse(target, new, policy, max_bytes), meta
+        sent, outcome = result.case, result.outcome
+        meta = {"attempts": [a.as_dict() for a in result.attempts], "success": result.success}
+    else:  # rendering an image is CPU work: off the event loop
+        sent = await asyncio.to_thread(attack.attacked, case) if attack.cpu_bound else attack.attacked(case)
+        outcome, meta = await converse(target, sent, policy, max_bytes), {}
+    meta["turns"] = sent_turns(sent)
+    if sent.language != case.language:  # a translated request: its reply is judged in that language
+        meta["language"] = sent.language
+    return outcome, meta
 
 
 def sent_turns(case: Case) -> list[dict]:
