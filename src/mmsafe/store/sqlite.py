@@ -255,7 +255,8 @@ class Store:
 
     def attack_outcomes(self, judge: str, limit: int | None = None) -> Iterator[tuple[str, str, Outcome]]:
         """(case id, attack, outcome) for every generation of the run's first `limit` cases, the plain
-        one (`none`) included, in suite order: what the adversarial metrics read."""
+        one (`none`) included, in suite order: what the adversarial metrics and `compare` read.
+        Rule-scored cases (their own metrics) are left out, as in `outcomes`."""
         sql = """
           SELECT c.id, g.attack, COALESCE(json_extract(c.body, '$.category'), ?),
                  COALESCE(json_extract(c.body, '$.language'), ?), COALESCE(json_extract(c.body, '$.label'), ?),
@@ -263,6 +264,7 @@ class Store:
           FROM (SELECT id, seq, body FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """) c
           JOIN generations g ON g.case_id = c.id
           LEFT JOIN verdicts v ON v.generation_key = g.key AND v.judge = ?
+          WHERE """ + JUDGED + """
           ORDER BY c.seq, g.attack"""
         defaults = tuple(Case.model_fields[f].default for f in ("category", "language", "label"))
         args = (*defaults, *((limit,) if limit else ()), judge)
