@@ -239,8 +239,10 @@ def judge_eval(judges: tuple[str, ...], data: Path | None, which: str | None, li
 @main.command()
 @click.argument("dirs", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the results as a JSON list on stdout.")
-def report(dirs: tuple[Path, ...], as_json: bool) -> None:
-    """Print the leaderboard of one or more finished runs."""
+@click.option("--out", type=click.Path(path_type=Path), default=None, metavar="REPORT_DIR",
+              help="Also write an HTML report folder (index.html, charts, Markdown/CSV tables, the case table) there.")
+def report(dirs: tuple[Path, ...], as_json: bool, out: Path | None) -> None:
+    """Print the leaderboard of one or more finished runs; with --out, write the HTML report too."""
     import json
 
     from mmsafe.errors import MmsafeError
@@ -248,6 +250,19 @@ def report(dirs: tuple[Path, ...], as_json: bool) -> None:
     from mmsafe.report.leaderboard import console, print_report
     from mmsafe.store import Store
 
+    if out is not None:
+        from mmsafe.errors import UsageError
+        from mmsafe.report.site import build
+
+        if out.resolve() in {d.resolve() for d in dirs}:
+            _fail(UsageError(f"--out {out}: that is a run folder; give a new folder for the report"))
+        try:
+            made = build(list(dirs), out)
+        except MmsafeError as exc:
+            _fail(exc)
+        click.echo(f"wrote {made['index']}: {made['boards']} leaderboards, {made['profiles']} profiles, "
+                   f"{made['heatmaps']} heatmaps, {made['rows']} case rows in {made['pages']} data files, "
+                   f"{made['images']} thumbnails", err=True)
     all_results = []
     try:
         for d in dirs:
