@@ -52,10 +52,18 @@ def profile_bars(run: Run) -> list[tuple[str, str, float | None]]:
 
 
 def matrix(runs: list[Run], pick) -> tuple[list[str], list[str], list[list[float | None]]]:
-    """Rows: the union of keys `pick(run)` gives (a dict key → value); columns: the runs."""
+    """Rows: the union of keys `pick(run)` gives (a dict key → value); columns: the runs, each named
+    with its judge when the runs' primary judges differ."""
     per = [pick(r) or {} for r in runs]
     rows = sorted({k for p in per for k in p})
-    return rows, [r.label for r in runs], [[p.get(k) for p in per] for k in rows]
+    mixed = len({r.primary for r in runs}) > 1
+    cols = [f"{r.label} [judge: {r.primary}]" if mixed else r.label for r in runs]
+    return rows, cols, [[p.get(k) for p in per] for k in rows]
+
+
+def judged(title: str, runs: list[Run]) -> str:
+    judges = {r.primary for r in runs}
+    return f"{title} (judge: {judges.pop()})" if len(judges) == 1 else title
 
 
 def heatmaps(runs: list[Run]) -> list[dict[str, Any]]:
@@ -72,7 +80,7 @@ def heatmaps(runs: list[Run]) -> list[dict[str, Any]]:
     for key, what in (("by_category", "category"), ("by_language", "language")):
         rows, cols, vals = matrix(runs, safe_by(key))
         if rows and (what == "category" or len(rows) > 1):
-            out.append({"title": f"Safe rate by {what} × model", "rows": rows, "cols": cols, "values": vals,
+            out.append({"title": judged(f"Safe rate by {what} × model", runs), "rows": rows, "cols": cols, "values": vals,
                         "lower_is_better": False, "xlabel": "model", "ylabel": what, "slug": f"{what}-model"})
 
     def f1(run):
@@ -83,13 +91,13 @@ def heatmaps(runs: list[Run]) -> list[dict[str, Any]]:
 
     rows, cols, vals = matrix(runs, f1)
     if rows:
-        out.append({"title": "Guardrail F1 by language × model", "rows": rows, "cols": cols, "values": vals,
+        out.append({"title": judged("Guardrail F1 by language × model", runs), "rows": rows, "cols": cols, "values": vals,
                     "lower_is_better": False, "xlabel": "model", "ylabel": "language", "slug": "f1-language-model"})
     for i, run in enumerate(runs):
         cross = ((run.block().get("unisafe") or {}).get("cross_task") or {}).get("by_category") or {}
         tasks = sorted({t for v in cross.values() for t in v})
         if cross:
-            out.append({"title": f"UniSAFE ASR by task × category: {run.label}", "rows": sorted(cross), "cols": tasks,
+            out.append({"title": f"UniSAFE ASR by task × category: {run.label} (judge: {run.primary})", "rows": sorted(cross), "cols": tasks,
                         "values": [[cross[c].get(t) for t in tasks] for c in sorted(cross)], "lower_is_better": True,
                         "xlabel": "task", "ylabel": "category", "slug": f"unisafe-{i}"})
     return out

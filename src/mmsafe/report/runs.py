@@ -59,7 +59,9 @@ def load_runs(folders: list[Path]) -> list[Run]:
         finally:
             store.close()
     models = [printable(str(r.results.get("model") or r.folder.name)) for r in runs]
-    for run, model in zip(runs, models):
-        # two runs of one model (two versions, two configurations) are told apart by their folder
-        run.label = model if models.count(model) == 1 else f"{model} ({printable(run.folder.name)})"
+    labels = [m if models.count(m) == 1 else f"{m} ({printable(r.folder.name)})" for r, m in zip(runs, models)]
+    for i, (run, label) in enumerate(zip(runs, labels)):
+        # two runs of one model (two versions, two configurations) are told apart by their folder,
+        # and by their place on the command line when the folders' names are alike too
+        run.label = label if labels.count(label) == 1 else f"{label} #{i + 1}"
     return runs
