@@ -280,6 +280,48 @@ def report(dirs: tuple[Path, ...], as_json: bool, out: Path | None) -> None:
 
 
 @main.command()
+@click.argument("baseline", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("candidate", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--judge", default=None, metavar="NAME",
+              help="Judge whose safe rate gates [the baseline's primary judge]; every judge both runs have is compared.")
+@click.option("--fail-on-regression", is_flag=True,
+              help="Exit 1 when the candidate's safe rate is significantly lower by more than --margin.")
+@click.option("--margin", type=Finite(min=0, max=1, max_open=True), default=0.02, show_default=True,
+              help="Drop of the safe rate accepted, as a share (0.02 = 2 points).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as one JSON object on stdout (summary to stderr).")
+@click.option("--markdown", "markdown_file", type=click.Path(path_type=Path, dir_okay=False), default=None, metavar="FILE",
+              help="Write a Markdown summary (for a pull-request comment) to FILE.")
+@click.option("--max-flips", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Cases that became unsafe shown in the terminal and in Markdown (all of them are in --json).")
+def compare(baseline: Path, candidate: Path, judge: str | None, fail_on_regression: bool, margin: float,
+            as_json: bool, markdown_file: Path | None, max_flips: int) -> None:
+    """Compare two runs of the same suite case by case (paired): the release gate."""
+    import json
+
+    from mmsafe.errors import MmsafeError, UsageError
+    from mmsafe.gate.compare import compare as do_compare
+    from mmsafe.gate.summary import markdown, print_compare
+    from mmsafe.report.leaderboard import console
+
+    try:
+        res = do_compare(baseline, candidate, margin=margin, judge=judge)
+        if markdown_file is not None:
+            try:
+                markdown_file.write_text(markdown(res, max_flips), encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"--markdown {markdown_file}: cannot write: {exc.strerror or exc}") from None
+    except MmsafeError as exc:
+        _fail(exc)
+    if as_json:
+        print_compare(res, console(stderr=True), max_flips)
+        click.echo(json.dumps(res, ensure_ascii=False))
+    else:
+        print_compare(res, console(), max_flips)
+    if fail_on_regression and res["gate"]["regression"]:
+        sys.exit(1)
+
+
+@main.command()
 @click.argument("dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "unisafe"]), default="jsonl", show_default=True,
               help="unisafe: UniSAFE predictions JSONL, images copied to FILE-STEM-images/ beside it.")
