@@ -18,8 +18,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from mmsafe.report.charts_heatmap import heatmap
-from mmsafe.report.charts_style import (LITERAL, THEMES, clean_label, fmt, new_figure, number, set_hatch,
-                                        style_axes, theme_of, ticks, to_png)
+from mmsafe.report.charts_style import (LITERAL, THEMES, clean_label, drawing, fmt, new_figure, number,
+                                        set_hatch, style_axes, theme_of, ticks, to_png)
 
 __all__ = ["THEMES", "bar_chart", "heatmap", "radial_profile", "render_both"]
 
@@ -35,6 +35,7 @@ def _axis_range(points: list[float], percent: bool) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
 
 
+@drawing
 def bar_chart(title: str, bars: list[tuple[str, float | None, float | None, float | None]], *,
               xlabel: str = "safe rate", theme: str = "light", percent: bool = True,
               lower_is_better: bool = False) -> bytes:
@@ -105,6 +106,7 @@ def _grouped(bars: list[tuple[str, str, float | None]]) -> list[tuple[int, str, 
     return sorted(rows, key=lambda r: r[0])  # stable: the order within a group is kept
 
 
+@drawing
 def radial_profile(title: str, bars: list[tuple[str, str, float | None]], *, theme: str = "light",
                    percent: bool = True, weak: float = 0.5) -> bytes:
     """A polar bar chart of values in 0..1 (bar length = value), one bar per (group, label,

@@ -13,8 +13,8 @@ from matplotlib.colors import Normalize
 from matplotlib.patches import Rectangle
 
 from mmsafe.report import charts_cells
-from mmsafe.report.charts_style import (LITERAL, clean_label, fmt, new_figure, number, style_axes, theme_of,
-                                        ticks, to_png)
+from mmsafe.report.charts_style import (LITERAL, clean_label, drawing, fmt, new_figure, number, style_axes,
+                                        theme_of, ticks, to_png)
 
 ANNOTATE_MAX = 2400  # cells; beyond that the colour alone tells the value
 
@@ -40,6 +40,7 @@ def _luminance(rgba: np.ndarray) -> np.ndarray:
     return lin @ np.array([0.2126, 0.7152, 0.0722])
 
 
+@drawing
 def heatmap(title: str, rows: list[str], cols: list[str], values: list[list[float | None]], *,
             theme: str = "light", percent: bool = True, lower_is_better: bool = False,
             xlabel: str = "", ylabel: str = "") -> bytes:

@@ -6,17 +6,24 @@ global figure state, so a chart can be drawn in a worker thread and nothing is w
 
 Labels are untrusted (model names, categories from user files). Every text element is drawn
 literally: mathtext and TeX are switched off on each `Text` (`parse_math=False, usetex=False`,
-set again on every text of the figure just before saving, so a user's matplotlibrc cannot turn
-them back on), control characters become spaces and long labels end in "…"."""
+set again on every text of the figure just before drawing), control characters become spaces and
+long labels end in "…". Some parts of matplotlib (legends) read the global settings while
+drawing, so every chart is drawn under `drawing`: matplotlib's default settings with mathtext and
+TeX off, whatever a user's matplotlibrc says, which also keeps the output the same everywhere.
+matplotlib's settings are global, so `drawing` holds a lock: charts drawn from several threads
+take turns (drawing is bound by the interpreter's lock anyway)."""
 
 from __future__ import annotations
 
+import functools
 import io
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
@@ -32,6 +39,21 @@ LITERAL: dict[str, Any] = {"parse_math": False, "usetex": False}  # keyword argu
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with any common colour-vision
 # deficiency.
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
+
+
+_LOCK = threading.RLock()
+_SETTINGS = {k: v for k, v in matplotlib.rcParamsDefault.items() if k != "backend"} | {
+    "text.usetex": False, "text.parse_math": False, "axes.formatter.use_mathtext": False}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def drawing(fn: F) -> F:
+    """Draw `fn`'s chart under matplotlib's defaults with mathtext and TeX off (see above)."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        with _LOCK, matplotlib.rc_context(_SETTINGS):
+            return fn(*args, **kw)
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
