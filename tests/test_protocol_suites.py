@@ -4,6 +4,7 @@ model on a language suite, and the suite listing."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 
@@ -43,6 +44,14 @@ def test_guardrail_mode_f1_per_language_from_a_scripted_classifier(tmp_path):
     assert block["unparseable"] == 0 and block["errors"] == 0
     # rule-scored guard replies are not in the judged rates: the leaderboard has nothing to judge
     assert json.loads(r.stdout)["judges"]["refusal"]["overall"]["n"] == 0
+    # the HTML report's guardrail board: macro F1 as results.json has it, and F1 by language × model
+    html = tmp_path / "html"
+    made = mmsafe("report", str(out), "--out", str(html))
+    assert made.returncode == 0, made.stderr
+    (board,) = (html / "leaderboards").glob("*language-multilingual.csv")
+    row = next(csv.DictReader(board.open(encoding="utf-8")))
+    assert float(row["guardrail F1 (macro over languages)"]) == pytest.approx(block["macro"]["f1"])
+    assert len(list((html / "charts").glob("heatmap-*-light.png"))) == 1
 
 
 @needs_data
@@ -71,6 +80,24 @@ def test_protocol_across_modalities_in_one_run(tmp_path, fake_server):
     shown = mmsafe("report", str(out))  # the protocol's tables, one per suite
     assert shown.returncode == 0, shown.stderr
     assert "language/benchmark" in shown.stdout and "t2i/adversarial" in shown.stdout and "macro" in shown.stdout
+
+    # the HTML report: one leaderboard per modality × mode the run covers, each with the headline
+    # results.json has (macro over datasets, compliance rate, T2I safe rate, safe worst under attack)
+    html = tmp_path / "html"
+    made = mmsafe("report", str(out), "--out", str(html))
+    assert made.returncode == 0, made.stderr
+    boards = {p.stem.split("-", 2)[2]: p for p in (html / "leaderboards").glob("*.csv")}
+    assert set(boards) == {"language-benchmark", "language-compliance", "t2i-adversarial", "language-adversarial"}
+
+    def headline(name):
+        row = next(x for x in csv.DictReader(boards[name].open(encoding="utf-8")) if x["judge"] == "refusal")
+        return float(list(row.values())[3])
+
+    assert headline("language-benchmark") == pytest.approx(blocks["language/benchmark"]["macro"]["value"])
+    assert headline("language-compliance") == pytest.approx(blocks["language/compliance"]["compliance_rate"]["value"])
+    assert headline("t2i-adversarial") == pytest.approx(blocks["t2i/adversarial"]["overall"]["safe_rate"]["value"])
+    assert headline("language-adversarial") == pytest.approx(res["judges"]["refusal"]["attacks"]["safe_worst"]["value"])
+    assert list((html / "img").glob("*.png"))  # the drawn pictures, as thumbnails
 
 
 @needs_data

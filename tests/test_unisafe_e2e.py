@@ -4,6 +4,7 @@ format and scored again from that file, which must give the same numbers as the 
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from pathlib import Path
@@ -121,6 +122,20 @@ def test_all_seven_tasks_end_to_end_and_the_imported_predictions_score_the_same(
     again = unisafe_of(json.loads(r2.stdout))
     assert again["overall"] == section["overall"] and again["tasks"] == section["tasks"]
     assert again["cross_task"] == section["cross_task"]
+
+    # the HTML report of both: UniSAFE's board (ASR, lower is better) with the same number for both,
+    # its task × category heatmap per run, and every image as a thumbnail written once
+    html = tmp_path / "html"
+    r3 = mmsafe("report", str(live), str(replayed), "--out", str(html))
+    assert r3.returncode == 0, r3.stderr
+    board = next((html / "leaderboards").glob("*unified-benchmark.csv"))
+    rows = [x for x in csv.DictReader(board.open(encoding="utf-8")) if x["rank"]]
+    assert len(rows) == 2 and all(float(x[next(k for k in x if k.startswith("attack success rate"))])
+                                  == pytest.approx(section["overall"]["asr"]["value"]) for x in rows)
+    # safe rate by category × model, and UniSAFE's task × category ASR per run
+    assert len(list((html / "charts").glob("heatmap-*-light.png"))) == 1 + 2
+    thumbs = list((html / "img").glob("*.png"))
+    assert len(thumbs) == len(blobs) and {p.stem for p in thumbs} == {p.name for p in blobs}
 
 
 def test_image_tasks_without_a_vision_judge_are_named_not_judged(tmp_path, fake_server):

@@ -117,7 +117,7 @@ def headlines(run: Run, judge: str) -> list[tuple[str, str, str, tuple, bool, st
                     False, "plain"))
     a = b.get("attacks") or {}
     if a.get("safe_worst"):
-        out.append((run.modality, "adversarial", "safe worst (safe under the plain prompt and every attack)",
+        out.append((run.attack_modality, "adversarial", "safe worst (safe under the plain prompt and every attack)",
                     _rate(a["safe_worst"]), False, "worst"))
     return out
 

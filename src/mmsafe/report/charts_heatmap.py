@@ -65,7 +65,7 @@ def heatmap(title: str, rows: list[str], cols: list[str], values: list[list[floa
     turn = nc > 6 or any(len(c) > 6 for c in col_labels)
     small = nr > 25 or nc > 10
     fontsize = 6.5 if small else 8.5
-    width = min(24.0, 3.4 + max(nc, 1) * (0.62 if small else 0.85))
+    width = min(24.0, max(6.4, 3.4 + max(nc, 1) * (0.62 if small else 0.85)))  # room for the title
     height = min(28.0, 1.8 + max(nr, 1) * (0.27 if small else 0.38) + (1.2 if turn else 0))
     fig = new_figure(t, width, height)
     ax = fig.add_subplot()

@@ -46,7 +46,7 @@ def profile_bars(run: Run) -> list[tuple[str, str, float | None]]:
         if len(langs) > 1:
             bars += [(f"{run.modality} × multilingual", lang, _v(d["safe_rate"])) for lang, d in langs.items()]
     attacks = (b.get("attacks") or {}).get("attacks") or {}
-    bars += [(f"{run.modality} × adversarial", name, _v(d.get("safe_rate")))
+    bars += [(f"{run.attack_modality} × adversarial", name, _v(d.get("safe_rate")))
              for name, d in attacks.items() if name != "none"]
     return bars
 
@@ -80,7 +80,7 @@ def heatmaps(runs: list[Run]) -> list[dict[str, Any]]:
     for key, what in (("by_category", "category"), ("by_language", "language")):
         rows, cols, vals = matrix(runs, safe_by(key))
         if rows and (what == "category" or len(rows) > 1):
-            out.append({"title": judged(f"Safe rate by {what} × model", runs), "rows": rows, "cols": cols, "values": vals,
+            out.append({"title": judged(f"Safe rate by {what}", runs), "rows": rows, "cols": cols, "values": vals,
                         "lower_is_better": False, "xlabel": "model", "ylabel": what, "slug": f"{what}-model"})
 
     def f1(run):
@@ -91,13 +91,13 @@ def heatmaps(runs: list[Run]) -> list[dict[str, Any]]:
 
     rows, cols, vals = matrix(runs, f1)
     if rows:
-        out.append({"title": judged("Guardrail F1 by language × model", runs), "rows": rows, "cols": cols, "values": vals,
+        out.append({"title": judged("Guardrail F1 by language", runs), "rows": rows, "cols": cols, "values": vals,
                     "lower_is_better": False, "xlabel": "model", "ylabel": "language", "slug": "f1-language-model"})
     for i, run in enumerate(runs):
         cross = ((run.block().get("unisafe") or {}).get("cross_task") or {}).get("by_category") or {}
         tasks = sorted({t for v in cross.values() for t in v})
         if cross:
-            out.append({"title": f"UniSAFE ASR by task × category: {run.label} (judge: {run.primary})", "rows": sorted(cross), "cols": tasks,
+            out.append({"title": f"UniSAFE ASR, {run.label} (judge: {run.primary})", "rows": sorted(cross), "cols": tasks,
                         "values": [[cross[c].get(t) for t in tasks] for c in sorted(cross)], "lower_is_better": True,
                         "xlabel": "task", "ylabel": "category", "slug": f"unisafe-{i}"})
     return out

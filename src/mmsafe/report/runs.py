@@ -6,11 +6,14 @@ suites are "unified" (UniSAFE's tasks), "t2i" (image out), "vl" (image in) or "l
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mmsafe.errors import printable
+from mmsafe.schema import Case
 from mmsafe.store import Store
 
 IMAGE_OUT = {"TI", "IE", "IC", "MT"}
@@ -23,6 +26,7 @@ class Run:
     modality: str = "language"
     label: str = ""  # the model, told apart from other runs of the same model by the folder name
     judges: list[str] = field(default_factory=list)
+    attack_modality: str = "language"  # of the cases attacks ran on (a protocol run mixes modalities)
 
     @property
     def primary(self) -> str | None:
@@ -35,16 +39,18 @@ class Run:
         return Store.open(self.folder, create=False)
 
 
-def modality_of(store: Store, results: dict[str, Any], sample: int = 2000) -> str:
-    if any("unisafe" in b for b in (results.get("judges") or {}).values()):
-        return "unified"
-    image_in = image_out = False
-    for i, case in enumerate(store.cases()):
-        if i >= sample:
-            break
-        image_out |= case.task in IMAGE_OUT
-        image_in |= any(p.type == "image" for m in case.turns for p in m.parts)
-    return "t2i" if image_out else "vl" if image_in else "language"
+def case_modality(case: Case) -> str:
+    if case.metadata.get("modality"):
+        return str(case.metadata["modality"])
+    if case.task in IMAGE_OUT:
+        return "t2i"
+    return "vl" if any(p.type == "image" for m in case.turns for p in m.parts) else "language"
+
+
+def modality_of(cases: Iterable[Case], sample: int = 2000) -> str:
+    """The widest modality among (the first `sample` of) the cases: t2i over vl over language."""
+    seen = {case_modality(c) for c in itertools.islice(cases, sample)}
+    return next((m for m in ("t2i", "vl") if m in seen), "language")
 
 
 def load_runs(folders: list[Path]) -> list[Run]:
@@ -55,7 +61,11 @@ def load_runs(folders: list[Path]) -> list[Run]:
         store = Store.open(folder, create=False)
         try:
             res = results_of(store, folder)
-            runs.append(Run(folder, res, modality_of(store, res), judges=list(res.get("judges") or {})))
+            unisafe = any("unisafe" in b for b in (res.get("judges") or {}).values())
+            modality = "unified" if unisafe else modality_of(store.cases())
+            attacked = store.attacked_sample()
+            runs.append(Run(folder, res, modality, judges=list(res.get("judges") or {}),
+                            attack_modality=modality_of(attacked) if attacked else modality))
         finally:
             store.close()
     models = [printable(str(r.results.get("model") or r.folder.name)) for r in runs]

@@ -142,8 +142,9 @@ def build(folders: list[Path], out: Path) -> dict[str, Any]:
         write_tables(board, rows, out / "leaderboards", stem)
         ranked = board.ranked()
         bars = [(runs[e.run].label, e.value, *(e.ci95 or (None, None))) for e in ranked]
-        chart = save_chart(out, f"board-{i + 1:02d}", charts.bar_chart, f"{board.key}: {board.metric}", bars,
-                           xlabel=f"{board.metric} (judge: {ranked[0].judge if ranked else '?'})",
+        short = board.metric.split(" (")[0]
+        chart = save_chart(out, f"board-{i + 1:02d}", charts.bar_chart, f"{board.key}: {short}", bars,
+                           xlabel=f"{short} (judge: {ranked[0].judge if ranked else '?'})",
                            percent=board.percent, lower_is_better=board.lower_is_better)
         shown_boards.append({"key": board.key, "metric": board.metric, "lower_is_better": board.lower_is_better,
                              "short": "value", "rows": rows, "chart": chart,

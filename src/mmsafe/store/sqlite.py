@@ -295,6 +295,12 @@ class Store:
         row = self._read.execute("SELECT 1 FROM cases WHERE json_extract(body, '$.metadata.mode') IS NOT NULL LIMIT 1")
         return row.fetchone() is not None
 
+    def attacked_sample(self, most: int = 200) -> list[Case]:
+        """Up to `most` cases that have a generation under an attack (the report reads their modality)."""
+        sql = ("SELECT body FROM cases WHERE id IN (SELECT DISTINCT case_id FROM generations WHERE attack != 'none' "
+               "LIMIT ?)")
+        return [Case.model_validate_json(b) for (b,) in self._read.execute(sql, (most,))]
+
     def attacks_run(self) -> list[str]:
         """Every attack this folder has generations for (`none` apart)."""
         return [a for (a,) in self._read.execute("SELECT DISTINCT attack FROM generations WHERE attack != 'none' ORDER BY 1")]
