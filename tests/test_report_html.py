@@ -164,3 +164,9 @@ def test_report_in_headless_chromium_shows_hostile_output_as_text(tmp_path, fake
     dom = headless(rep / "index.html", "--dump-dom", fragment="#attack=rot13&q=bomb")
     rows = re.search(r'<tbody id="case-rows">(.*?)</tbody>', dom, re.S).group(1)
     assert rows.count("<tr>") == 1 and "bomb" in rows and "attack: rot13" in rows
+
+
+def test_report_of_a_folder_that_is_not_a_run_writes_nothing(tmp_path):
+    r = mmsafe("report", str(tmp_path / "nothing"), "--out", str(tmp_path / "rep"))
+    assert r.returncode == 2 and "holds no mmsafe run" in r.stderr
+    assert not (tmp_path / "rep").exists()

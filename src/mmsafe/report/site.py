@@ -132,8 +132,8 @@ def run_facts(run: Run) -> dict[str, Any]:
 
 def build(folders: list[Path], out: Path) -> dict[str, Any]:
     """Write the report folder; return what was written (for the command's summary line)."""
+    runs = load_runs(folders)  # a folder that is not a run fails here, before anything is written
     prepare(out)
-    runs = load_runs(folders)
     boards = build_boards(runs, store_case_scores(runs))
     shown_boards = []
     for i, board in enumerate(boards):
