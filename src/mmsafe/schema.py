@@ -167,6 +167,7 @@ class RunSpec(Record):
     predictions_sha256: str | None = None  # the predictions file's bytes (--target replay)
     image_model: str | None = None  # --image-model: another image model is another run
     image_api: str | None = None  # --image-api when not the default (images endpoints)
+    samples: int | None = None  # --samples: images per text-to-image prompt when not 1 (another N is another run)
 
     @property
     def target_label(self) -> str:
@@ -179,7 +180,7 @@ class RunSpec(Record):
         return stable_hash(self.model_dump(mode="json", exclude={"limit", *unset}))
 
 
-NEWER_FIELDS = ("image_model", "image_api")
+NEWER_FIELDS = ("image_model", "image_api", "samples")
 CONTENT_FIELDS = {"suite_sha256": "suite file content", "predictions_sha256": "predictions file content"}
 
 

@@ -47,6 +47,13 @@ class TargetConfig:
     timeout_s: float = 120.0
     params: dict[str, Any] = field(default_factory=dict)
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES  # the cap on one reply's text (the engine cuts longer ones)
+    samples: int = 1  # --samples: images asked for each text-to-image (TI) prompt
+
+
+def images_wanted(case: Case, samples: int) -> int:
+    """How many images a target makes for this case: `samples` for text-to-image prompts, one
+    for edits (IE, IC, MT: each turn's picture is carried into the next)."""
+    return samples if case.task == "TI" else 1
 
 
 class Target(Protocol):
