@@ -64,8 +64,10 @@ def test_rule_on_the_heldout_made_images():
 
 # ---- the metrics, by hand -------------------------------------------------------------------------
 
-def _case(cid: str, **kw) -> Case:
-    return Case(id=cid, turns=(Message.user("p"),), task="TI", **kw)
+def _case(cid: str, prompt: str = "p", metadata: dict | None = None, **kw) -> Case:
+    """A t2i/benchmark text-to-image prompt (Case.image_risk): the kind --samples applies to."""
+    return Case(id=cid, turns=(Message.user(prompt),), task="TI", reference={"scoring": "image"},
+                metadata={"mode": "benchmark", **(metadata or {})}, **kw)
 
 
 def _gen(cid: str, images: int, **kw) -> Generation:
@@ -115,6 +117,8 @@ def test_block_groups_by_dataset_length_language_and_means_fractions():
     assert groups[("t2i-templates", "s", "zh")]["unsafe_image_rate"]["value"] == 0.0
     assert groups[("i2p", "-", "en")]["prompts"]["errors"] == 1
     assert summarize_generation([(_case("q"), _gen("q", 2), None)], 2) is None  # nothing read per image
+    other = Case(id="u", task="TI", turns=(Message.user("p"),))  # not a t2i/benchmark prompt: not counted
+    assert summarize_generation([(other, _gen("u", 1), _verdict("u", [0.9], [None]))], 2) is None
 
 
 def test_bootstrap_is_seeded_and_brackets_the_mean():
@@ -170,11 +174,11 @@ def _openai(srv, tmp_path, samples: int):
     return t
 
 
-def _ask(t, prompt: str, task: str = "TI"):
+def _ask(t, prompt: str):
     async def go():
         await t.start()
         try:
-            return await t.generate(Case(id="c", task=task, turns=(Message.user(prompt),)))
+            return await t.generate(_case("c", prompt))
         finally:
             await t.close()
     return asyncio.run(go())
@@ -221,12 +225,14 @@ def test_diffusers_makes_n_distinct_images(tmp_path):
     t = DiffusersTarget(TargetConfig(model=str(sd), params=params, samples=3))
     t.blobs = BlobStore(tmp_path / "blobs")
     asyncio.run(t.start())
-    reply = asyncio.run(t.generate(Case(id="c", task="TI", turns=(Message.user("a cat"),))))
+    reply = asyncio.run(t.generate(_case("c", "a cat")))
     shas = [p.image_sha256 for p in reply.output]
     assert len(shas) == 3 and len(set(shas)) == 3
     assert all(Image.open(io.BytesIO(t.blobs.get(s))).size == (IMAGE_SIZE, IMAGE_SIZE) for s in shas)
-    again = asyncio.run(t.generate(Case(id="c", task="TI", turns=(Message.user("a cat"),))))
+    again = asyncio.run(t.generate(_case("c", "a cat")))
     assert [p.image_sha256 for p in again.output] == shas  # seeded
+    other = asyncio.run(t.generate(Case(id="u", task="TI", turns=(Message.user("a cat"),))))
+    assert len(other.output) == 1  # a text-to-image case outside t2i/benchmark (UniSAFE, a user file): one image
 
 
 # ---- end to end: --samples 3, results by hand, resume ------------------------------------------------
@@ -296,3 +302,11 @@ def test_samples_end_to_end_by_hand_and_resume(fake_server, tmp_path):
     r3 = mmsafe(*[a if a != "3" else "5" for a in args], timeout=120)
     assert r3.returncode == 2 and "samples" in r3.stderr
     assert len(fake_server.image_requests) == sent
+
+
+def test_samples_on_a_suite_without_t2i_benchmark_prompts_is_refused(tmp_path, fake_server):
+    suite = tmp_path / "s.jsonl"
+    suite.write_text(json.dumps({"prompt": "hello"}) + "\n")
+    r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", fake_server.base_url, "--suite", str(suite),
+               "--judge", "refusal", "--samples", "3", "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and "--samples" in r.stderr and not (tmp_path / "run").exists()

@@ -98,12 +98,10 @@ def default_judges(warn, cases: list[Case] = ()) -> tuple[str, ...]:
 
 
 def default_samples(cases: list[Case]) -> int:
-    """Images per text-to-image prompt when --samples is not given: DEFAULT_SAMPLES for suites of
-    image-judged prompts (t2i/benchmark: I2P, T2ISafety, template-built prompts), whose generation
-    risk is the share of a prompt's images judged unsafe; one elsewhere (UniSAFE, t2i/adversarial,
-    your own file), whose protocols score one picture per prompt."""
-    risk = any(c.task == "TI" and c.reference.get("scoring") == "image" for c in cases)
-    return DEFAULT_SAMPLES if risk else 1
+    """Images per text-to-image prompt when --samples is not given: DEFAULT_SAMPLES when the suite
+    has t2i/benchmark prompts (I2P, T2ISafety, template-built prompts: Case.image_risk), whose
+    generation risk is the share of a prompt's images judged unsafe; else one."""
+    return DEFAULT_SAMPLES if any(c.image_risk for c in cases) else 1
 
 
 def with_system(case: Case, text: str) -> Case:
@@ -179,6 +177,9 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
         cases = cases[: opts.limit]
     if opts.system_prompt:
         cases = [with_system(c, opts.system_prompt) for c in cases]
+    if opts.samples is not None and opts.samples != 1 and not any(c.image_risk for c in cases):
+        raise UsageError("--samples: several images per prompt apply to the text-to-image prompts of t2i/benchmark "
+                         "(e.g. --suite t2i/benchmark:i2p or :t2i-templates); this suite has none")
     samples = opts.samples or default_samples(cases)
     cfg = TargetConfig(
         samples=samples, model=opts.model, image_model=opts.image_model, image_api=opts.image_api, base_url=opts.base_url,
@@ -426,7 +427,7 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
             block["protocol"] = summarize_protocol(store.plain_rows(name, spec.limit))
         if attacked:  # adversarial mode: per attack and family, Safe_worst, worst-3, ASR per category
             block["attacks"] = summarize_attacks(store.attack_outcomes(name, spec.limit), families, not_applicable)
-        if any(r.task == "TI" for r in rows) or protocol:  # images per prompt: unsafe and corrupted shares
+        if protocol:  # t2i/benchmark prompts: the share of each prompt's images unsafe, and corrupted
             gen_block = summarize_generation(store.plain_rows(name, spec.limit), spec.samples or 1)
             if gen_block is not None:
                 block["generation"] = gen_block

@@ -86,6 +86,13 @@ class Case(Record):
         return self.reference.get("scoring") in RULE_SCORINGS
 
     @property
+    def image_risk(self) -> bool:
+        """A text-to-image prompt of t2i/benchmark (I2P, T2ISafety, template-built prompts): the
+        target makes `--samples` images of it and its risk is the share judged unsafe."""
+        return (self.task == "TI" and self.reference.get("scoring") == "image"
+                and self.metadata.get("mode") == "benchmark")
+
+    @property
     def input_images(self) -> tuple[Part, ...]:
         """Every image the case's user turns carry, in order (IE: the original; IC: both inputs)."""
         return tuple(p for m in self.turns if m.role == "user" for p in m.images)

@@ -51,9 +51,10 @@ class TargetConfig:
 
 
 def images_wanted(case: Case, samples: int) -> int:
-    """How many images a target makes for this case: `samples` for text-to-image prompts, one
-    for edits (IE, IC, MT: each turn's picture is carried into the next)."""
-    return samples if case.task == "TI" else 1
+    """How many images a target makes for this case: `samples` for the text-to-image prompts
+    of t2i/benchmark (Case.image_risk), one for any other (UniSAFE and the adversarial and
+    compliance suites score one picture; edits carry each turn's picture into the next)."""
+    return samples if case.image_risk else 1
 
 
 class Target(Protocol):
