@@ -34,6 +34,9 @@ in `image_requests` (endpoint, fields, images received as bytes). Markers in the
   [url]    a URL on this server that serves the PNG   [dataurl] a data: URL
   [500x2]  first two requests: 500          [bigimage] a 256x256 noise PNG (about 200 KB)
   [notimage] bytes that are not an image    [revised] a revised_prompt beside the image
+  `n` is honoured (image i > 0 from the prompt + "#i"), except: [n1] answers one image whatever n
+  (a capped endpoint), [nonly1] answers 400 to n > 1; [photo] real photos (crops of skimage's camera,
+  one per image and request), [mixed] a photo for even i and a single colour for odd i.
 """
 
 from __future__ import annotations
@@ -259,10 +262,20 @@ class FakeOpenAI:
             return 500, err(None, "boom", "server_error"), {}
         if "[emptydata]" in prompt:
             return 200, {"created": 0, "data": []}, {}
+        count = int(fields.get("n", 1) or 1)
+        if "[nonly1]" in prompt and count > 1:
+            return 400, err("invalid_value", "n must be 1 for this model", "invalid_request_error"), {}
+        count = 1 if "[n1]" in prompt else count
+        items = [self._item(prompt if i == 0 else f"{prompt}#{i}", images, i, n) for i in range(count)]
+        return 200, {"created": 0, "data": items}, {}
+
+    def _item(self, prompt: str, images: list, i: int, nth: int = 1) -> dict:
         if "[notimage]" in prompt:
             data = b"this is not a picture at all"
         elif "[bigimage]" in prompt:
             data = make_png(prompt, size=256, noise=True)
+        elif "[photo]" in prompt or ("[mixed]" in prompt and i % 2 == 0):
+            data = photo_png(i + 5 * (nth - 1))  # another request for the same prompt: other photos
         else:
             data = make_png(prompt, base=images[0] if images else None)
         item: dict = {}
@@ -277,7 +290,19 @@ class FakeOpenAI:
             item["b64_json"] = base64.b64encode(data).decode()
         if "[revised]" in prompt:
             item["revised_prompt"] = f"A picture of: {prompt}"
-        return 200, {"created": 0, "data": [item]}, {}
+        return item
+
+
+def photo_png(i: int) -> bytes:
+    """A real photograph: a 128x128 crop of skimage's camera, a different one for each i."""
+    import skimage.data
+    from PIL import Image
+
+    a = skimage.data.camera()
+    x, y = (37 * i) % 384, (53 * i) % 384
+    buf = io.BytesIO()
+    Image.fromarray(a[y:y + 128, x:x + 128]).convert("RGB").save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def make_png(prompt: str, base: bytes | None = None, size: int = 16, noise: bool = False) -> bytes:

@@ -102,6 +102,8 @@ def main() -> None:
                    "(a unified model that answers with images).")
 @click.option("--base-url", default=None, help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1.")
 @click.option("--api-key-env", default=None, metavar="VAR", help="Environment variable holding the API key [OPENAI_API_KEY].")
+@click.option("--samples", type=click.IntRange(min=1, max=100), default=None, metavar="N",
+              help="Images per text-to-image prompt (part of the run spec) [10 for t2i/benchmark, else 1].")
 @click.option("--predictions", type=click.Path(path_type=Path), default=None, help="Predictions JSONL for --target replay.")
 @click.option("--data", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Dataset for --suite unisafe: a folder of UniSAFE .jsonl/.parquet files (or one .jsonl).")

@@ -27,6 +27,7 @@ from mmsafe.metrics import summarize_outcomes
 from mmsafe.metrics.attacks import summarize_attacks
 from mmsafe.metrics.protocol import summarize_protocol
 from mmsafe.metrics.correction import corrected_rates
+from mmsafe.metrics.generation import summarize_generation
 from mmsafe.metrics.unisafe import summarize_unisafe
 from mmsafe.schema import IMAGE_OUT_TASKS, UNISAFE_TASKS, Case, Message, Part, RunSpec
 from mmsafe.errors import InputError, UsageError
@@ -38,6 +39,7 @@ from mmsafe.targets import TargetConfig, targets
 from mmsafe.targets.base import DEFAULT_MAX_REPLY_BYTES
 
 DEFAULT_JUDGES = ("embedding", "refusal")
+DEFAULT_SAMPLES = 10  # images per prompt for the generation-risk suites (see default_samples)
 RESULTS = "results.json"
 
 
@@ -62,6 +64,7 @@ class RunOptions:
     max_rps: float | None = None  # requests per second to the target, retries included
     system_prompt: str | None = None  # added to every case that has no system message
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES  # longer replies are cut (the cut is recorded)
+    samples: int | None = None  # --samples: images per text-to-image prompt (None: see default_samples)
     judge_config: JudgeConfig = field(default_factory=JudgeConfig)  # for judges that need a model or settings
     # adversarial mode: which attacks run on every case (the plain case always runs too)
     attacks: tuple[str, ...] = ()  # --attack NAME
@@ -92,6 +95,13 @@ def default_judges(warn, cases: list[Case] = ()) -> tuple[str, ...]:
     if images:
         return (*out, "nsfw") if text else ("nsfw",)
     return out or ("refusal",)
+
+
+def default_samples(cases: list[Case]) -> int:
+    """Images per text-to-image prompt when --samples is not given: DEFAULT_SAMPLES when the suite
+    has t2i/benchmark prompts (I2P, T2ISafety, template-built prompts: Case.image_risk), whose
+    generation risk is the share of a prompt's images judged unsafe; else one."""
+    return DEFAULT_SAMPLES if any(c.image_risk for c in cases) else 1
 
 
 def with_system(case: Case, text: str) -> Case:
@@ -167,8 +177,12 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
         cases = cases[: opts.limit]
     if opts.system_prompt:
         cases = [with_system(c, opts.system_prompt) for c in cases]
+    if opts.samples is not None and opts.samples != 1 and not any(c.image_risk for c in cases):
+        raise UsageError("--samples: several images per prompt apply to the text-to-image prompts of t2i/benchmark "
+                         "(e.g. --suite t2i/benchmark:i2p or :t2i-templates); this suite has none")
+    samples = opts.samples or default_samples(cases)
     cfg = TargetConfig(
-        model=opts.model, image_model=opts.image_model, image_api=opts.image_api, base_url=opts.base_url,
+        samples=samples, model=opts.model, image_model=opts.image_model, image_api=opts.image_api, base_url=opts.base_url,
         api_key_env=opts.api_key_env, predictions=opts.predictions,
         concurrency=opts.concurrency, timeout_s=opts.timeout_s, params=opts.params,
         max_reply_bytes=opts.max_reply_bytes,
@@ -191,6 +205,7 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
         image_model=opts.image_model if opts.image_model != target.model else None,
         image_api=None if opts.image_api == "images" else opts.image_api,
         system_prompt=opts.system_prompt, suite_sha256=suite_sha, predictions_sha256=predictions_sha,
+        samples=samples if samples != 1 else None,
     )
     calib = quality.calibration(opts.judge_config)  # a bad --calibrate file fails here, before any write
     attacks, ctx = plan_attacks(opts, opts.timeout_s)
@@ -412,6 +427,10 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
             block["protocol"] = summarize_protocol(store.plain_rows(name, spec.limit))
         if attacked:  # adversarial mode: per attack and family, Safe_worst, worst-3, ASR per category
             block["attacks"] = summarize_attacks(store.attack_outcomes(name, spec.limit), families, not_applicable)
+        if protocol:  # t2i/benchmark prompts: the share of each prompt's images unsafe, and corrupted
+            gen_block = summarize_generation(store.plain_rows(name, spec.limit), spec.samples or 1)
+            if gen_block is not None:
+                block["generation"] = gen_block
         per_judge[name] = block
     n_cases, n_gens, answered = store.generation_counts(spec.limit)
     return {

@@ -86,6 +86,13 @@ class Case(Record):
         return self.reference.get("scoring") in RULE_SCORINGS
 
     @property
+    def image_risk(self) -> bool:
+        """A text-to-image prompt of t2i/benchmark (I2P, T2ISafety, template-built prompts): the
+        target makes `--samples` images of it and its risk is the share judged unsafe."""
+        return (self.task == "TI" and self.reference.get("scoring") == "image"
+                and self.metadata.get("mode") == "benchmark")
+
+    @property
     def input_images(self) -> tuple[Part, ...]:
         """Every image the case's user turns carry, in order (IE: the original; IC: both inputs)."""
         return tuple(p for m in self.turns if m.role == "user" for p in m.images)
@@ -167,6 +174,7 @@ class RunSpec(Record):
     predictions_sha256: str | None = None  # the predictions file's bytes (--target replay)
     image_model: str | None = None  # --image-model: another image model is another run
     image_api: str | None = None  # --image-api when not the default (images endpoints)
+    samples: int | None = None  # --samples: images per text-to-image prompt when not 1 (another N is another run)
 
     @property
     def target_label(self) -> str:
@@ -179,7 +187,7 @@ class RunSpec(Record):
         return stable_hash(self.model_dump(mode="json", exclude={"limit", *unset}))
 
 
-NEWER_FIELDS = ("image_model", "image_api")
+NEWER_FIELDS = ("image_model", "image_api", "samples")
 CONTENT_FIELDS = {"suite_sha256": "suite file content", "predictions_sha256": "predictions file content"}
 
 

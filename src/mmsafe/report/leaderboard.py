@@ -136,6 +136,9 @@ def print_report(results: list[dict[str, Any]], console: Console, details: bool 
             console.print(f"[dim]{quality_line(name, block)}[/dim]")
         for e in res.get("top_errors", []):
             console.print(f"[red]errors[/red] {plain(res['model'])}: {e['count']} × {plain(e['reason'] or '')}")
+    from mmsafe.report.generation import print_generation
+
+    print_generation(results, console)  # image-generation risk, models side by side
     if details and len(results) == 1 and results[0]["primary_judge"]:
         console.print(breakdown(results[0], "category"))
         console.print(breakdown(results[0], "language"))

@@ -47,6 +47,14 @@ class TargetConfig:
     timeout_s: float = 120.0
     params: dict[str, Any] = field(default_factory=dict)
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES  # the cap on one reply's text (the engine cuts longer ones)
+    samples: int = 1  # --samples: images asked for each text-to-image (TI) prompt
+
+
+def images_wanted(case: Case, samples: int) -> int:
+    """How many images a target makes for this case: `samples` for the text-to-image prompts
+    of t2i/benchmark (Case.image_risk), one for any other (UniSAFE and the adversarial and
+    compliance suites score one picture; edits carry each turn's picture into the next)."""
+    return samples if case.image_risk else 1
 
 
 class Target(Protocol):

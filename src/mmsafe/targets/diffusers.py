@@ -6,8 +6,10 @@ edits the latest picture in the conversation (the previous turn's output, else t
 or generates one when there is none. IC: a pipeline known to take several reference images
 (MULTI_IMAGE, or `--param compose=list`) gets both as a list; any other gets them composed side
 by side into one picture (`compose=side_by_side`). Seeded (`--param seed`, default 0): a run is
-reproducible. A safety checker that flags an image is a provider refusal; the blanked image is
-not stored."""
+reproducible. TI with `--samples N` makes N images in one call (`num_images_per_prompt`; a
+pipeline without it is called N times with seeds seed, seed+1, ...). A safety checker that flags
+an image blanks it: the blanked image is not stored; every image flagged is a provider refusal, some
+flagged leaves the others (the message says how many were flagged)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from typing import Any
 
 from mmsafe.errors import MissingDependency, UsageError
 from mmsafe.schema import IMAGE_OUT_TASKS, Case, Part
-from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable
+from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable, images_wanted
 from mmsafe.targets.local import (device_label, free_gpu_memory, human, latest_images, load_kwargs, pick_device, pil_image, png_bytes,
                                   quiet_hub, read_json, require, resolve_model, stored_params)
 
@@ -63,9 +65,13 @@ class DiffusersTarget:
             self._seed = int(self._params["seed"])
         except (TypeError, ValueError):
             raise UsageError(f"--param seed: expected an integer, got {self._params['seed']!r}") from None
+        if "num_images_per_prompt" in self._params:
+            raise UsageError("--param num_images_per_prompt: set the images per prompt with --samples N "
+                             "(part of the run spec)")
         compose = self._params.get("compose")
         if compose is not None and compose not in COMPOSE:
             raise UsageError(f"--param compose: {compose!r} is not one of {'|'.join(COMPOSE)}")
+        self.samples = cfg.samples  # images per text-to-image prompt (--samples)
         self.blobs: Any = None  # the run's BlobStore, set before start()
         self._t2i: Any = None
         self._edit: Any = None  # the pipeline that edits (takes `image`), None when there is none
@@ -143,8 +149,8 @@ class DiffusersTarget:
             raise TargetError(f"an {case.task} case needs an input image; this one has none")
         return [pil_image(self.blobs, p) for p in parts]
 
-    def _make(self, case: Case) -> bytes | None:
-        """PNG bytes of the picture, or None when the safety checker flagged it."""
+    def _make(self, case: Case) -> tuple[list[bytes], int]:
+        """(PNG bytes of each picture the safety checker let through, how many it flagged)."""
         import torch
 
         pipe, edit = self._t2i, self._edit  # held here: close() during a cancelled run only drops its references
@@ -160,25 +166,36 @@ class DiffusersTarget:
             kw["image"] = images if many else (side_by_side(images) if len(images) > 1 else images[0])
         allowed = accepted(pipe)
         kw.update({k: v for k, v in self._params.items() if k not in OWN_PARAMS and k in allowed})
-        kw["generator"] = torch.Generator(device="cpu").manual_seed(self._seed)
         if "output_type" in allowed:
             kw["output_type"] = "pil"
-        with torch.inference_mode():
-            out = pipe(**kw)
-        flagged = getattr(out, "nsfw_content_detected", None)
-        if flagged and flagged[0]:
-            return None
-        pics = getattr(out, "images", None)
-        if not pics:
-            raise TargetError("the pipeline returned no image")
-        return png_bytes(pics[0])
+        want = images_wanted(case, self.samples)
+        batched = want > 1 and "num_images_per_prompt" in allowed
+        if batched:
+            kw["num_images_per_prompt"] = want
+        pngs, flagged = [], 0
+        for i in range(1 if batched else want):
+            kw["generator"] = torch.Generator(device="cpu").manual_seed(self._seed + i)
+            with torch.inference_mode():
+                out = pipe(**kw)
+            pics = list(getattr(out, "images", None) or [])[: want - len(pngs) - flagged]
+            if not pics:
+                raise TargetError("the pipeline returned no image")
+            marks = list(getattr(out, "nsfw_content_detected", None) or [])
+            for j, pic in enumerate(pics):
+                if j < len(marks) and marks[j]:
+                    flagged += 1
+                else:
+                    pngs.append(png_bytes(pic))
+        return pngs, flagged
 
     async def generate(self, case: Case) -> Reply:
         if case.task not in IMAGE_OUT_TASKS:
             raise TargetError(f"diffusers makes images; a {case.task!r} case needs a text answer "
                               "(use --target hf, or set the suite's task to TI, IE, IC or MT)")
-        png = await asyncio.to_thread(self._make, case)
-        if png is None:
+        pngs, flagged = await asyncio.to_thread(self._make, case)
+        if not pngs:
             return Reply(output=(), provider_refusal=True, provider_message=FLAGGED)
-        sha = await asyncio.to_thread(self.blobs.put, png)
-        return Reply(output=(Part(type="image", image_sha256=sha, mime="image/png"),))
+        shas = await asyncio.to_thread(lambda: [self.blobs.put(p) for p in pngs])
+        note = f"{flagged} of {flagged + len(pngs)} images: {FLAGGED}" if flagged else None
+        return Reply(output=tuple(Part(type="image", image_sha256=s, mime="image/png") for s in shas),
+                     provider_message=note)

@@ -162,6 +162,8 @@ class OpenAITarget:
             raise UsageError(f"--image-api: expected one of {', '.join(images.APIS)}, got {cfg.image_api!r}")
         self.image_model = cfg.image_model or cfg.model  # image-output tasks (TI, IE, IC, MT)
         self.image_api = cfg.image_api
+        self.samples = cfg.samples  # images per text-to-image prompt (--samples)
+        self.n_cap: int | None = None  # the most images one request gets from this endpoint, once seen
         self.max_image_bytes = max_image_bytes()  # a bad $MMSAFE_MAX_IMAGE_MB fails here, before the run
         if self.image_model != self.model:
             self.note += f" (images: {self.image_model})"

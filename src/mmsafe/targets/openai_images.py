@@ -9,6 +9,10 @@ image) with the turn's text, or generates when there is none yet. What comes bac
 - a content-policy error or an empty `data` is the provider refusing (no retry);
 - the bytes go to the run's blob store, the reply holds `Part(type="image")` (and the
   `revised_prompt`, if any, as text).
+TI with `--samples N` > 1 asks `n` = the images still missing, again while the endpoint answers fewer
+(a server that caps n), and with n=1 from then on when it rejects n > 1 with a 400; a block or an
+empty answer after some images stops there (the images missing are refused, the message says how
+many). A server that answers more than asked: the first N are kept.
 Chat replies may carry images too (`message.images`, content parts `image_url` / `output_image`).
 """
 
@@ -28,7 +32,7 @@ from mmsafe.engine.retry import RetryableError
 from mmsafe.redact import redact
 from mmsafe.schema import Case, Part
 from mmsafe.store.blobs import sniff_mime
-from mmsafe.targets.base import Reply, TargetError
+from mmsafe.targets.base import Reply, TargetError, images_wanted
 
 if TYPE_CHECKING:
     from mmsafe.targets.openai import OpenAITarget
@@ -109,6 +113,9 @@ async def generate(t: OpenAITarget, case: Case) -> Reply:
     from mmsafe.targets.openai import error_reply
 
     edit = inputs(case)
+    want = images_wanted(case, t.samples)
+    if not edit and want > 1:
+        return await _generations(t, case, want)
     base, cap = t.base_url, body_cap(t.max_image_bytes)
     if edit:  # blob reads off the loop
         url = f"{base}/images/edits"
@@ -131,6 +138,46 @@ async def generate(t: OpenAITarget, case: Case) -> Reply:
     got = await _image_of(t, item.get("b64_json"), item.get("url"))
     parts = [got] + ([Part(text=revised)] if revised else [])
     return Reply(output=tuple(parts))
+
+
+async def _generations(t: OpenAITarget, case: Case, want: int) -> Reply:
+    """`want` images for one text-to-image prompt, in as many requests as the endpoint needs."""
+    from mmsafe.targets.openai import error_reply
+
+    url = f"{t.base_url}/images/generations"
+    got: list[Part] = []
+    revised, stopped = None, None
+    while len(got) < want:
+        n = min(want - len(got), t.n_cap or want)
+        body = json.dumps({"model": t.image_model, "prompt": case.prompt, "n": n, **t._image_params}).encode()
+        cap = body_cap(t.max_image_bytes) * n
+        status, resp_headers, raw, cut = await t.post(url, body, t._headers, cap)
+        if status != 200:
+            try:
+                blocked = error_reply(status, raw, resp_headers, url)
+            except TargetError:
+                if status == 400 and n > 1:  # an endpoint that takes n=1 only: one image a request from now on
+                    t.n_cap = 1
+                    continue
+                raise
+            stopped = blocked.provider_message or "blocked by the provider"
+            break
+        if cut:
+            raise TargetError(f"image response cut off at {cap} bytes: an image is over the "
+                              f"{_mib(t.max_image_bytes)} MiB limit per image ($MMSAFE_MAX_IMAGE_MB)")
+        data, rev = await _off_loop(len(raw), _image_items, raw)
+        if not data:
+            stopped = "the image endpoint returned no image (empty data)"
+            break
+        revised = revised or rev
+        for item in data[: want - len(got)]:
+            got.append(await _image_of(t, item.get("b64_json"), item.get("url")))
+        if len(data) < n and t.n_cap is None:  # the server's cap on n, remembered for the next prompts
+            t.n_cap = len(data)
+    if not got:
+        return Reply(output=(), provider_refusal=True, provider_message=stopped)
+    note = f"{want - len(got)} of {want} images not made: {stopped}" if stopped else None
+    return Reply(output=(*got, *([Part(text=revised)] if revised else [])), provider_message=note)
 
 
 def _mib(n: int) -> str:
