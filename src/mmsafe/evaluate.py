@@ -97,11 +97,17 @@ def default_judges(warn, cases: list[Case] = ()) -> tuple[str, ...]:
     return out or ("refusal",)
 
 
+GENERATION_STUDY = {"i2p", "t2i-templates"}  # the unsafe-generation study's prompt sets
+
+
 def default_samples(cases: list[Case]) -> int:
     """Images per text-to-image prompt when --samples is not given: DEFAULT_SAMPLES when the suite
-    has t2i/benchmark prompts (I2P, T2ISafety, template-built prompts: Case.image_risk), whose
-    generation risk is the share of a prompt's images judged unsafe; else one."""
-    return DEFAULT_SAMPLES if any(c.image_risk for c in cases) else 1
+    has the unsafe-generation study's prompts (I2P, template-built prompts), whose risk is the share
+    of a prompt's images judged unsafe; else one, as the integrated protocol's T2I safe rate reads
+    one image per prompt (T2ISafety). `--samples N` sets N for every t2i/benchmark prompt
+    (Case.image_risk) either way."""
+    study = any(c.image_risk and c.metadata.get("dataset") in GENERATION_STUDY for c in cases)
+    return DEFAULT_SAMPLES if study else 1
 
 
 def with_system(case: Case, text: str) -> Case:
