@@ -136,6 +136,9 @@ def print_report(results: list[dict[str, Any]], console: Console, details: bool 
             console.print(f"[dim]{quality_line(name, block)}[/dim]")
         for e in res.get("top_errors", []):
             console.print(f"[red]errors[/red] {plain(res['model'])}: {e['count']} × {plain(e['reason'] or '')}")
+    from mmsafe.report.salad import print_ablations, print_salad
+
+    print_ablations(results, console)  # SaLAD with images vs text-only, for models run both ways
     if details and len(results) == 1 and results[0]["primary_judge"]:
         console.print(breakdown(results[0], "category"))
         console.print(breakdown(results[0], "language"))
@@ -147,3 +150,4 @@ def print_report(results: list[dict[str, Any]], console: Console, details: bool 
 
         print_attacks(results[0], console)
         print_protocol(results[0], console)
+        print_salad(results[0], console)
