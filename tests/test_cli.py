@@ -12,8 +12,8 @@ PROTOCOL_SUITES = [f"{m}/{mode}" for m, modes in {"language": ("benchmark", "mul
 
 
 def test_list_shows_registered_names():
-    judges = ["refusal", "embedding", "llm", "llm-harm", "guard", "jury", "unisafe", "compliance", "nsfw", "interim-measures"]
-    for kind, names in {"targets": ["openai", "gguf", "replay", "hf", "diffusers"], "judges": judges, "suites": ["quick", "unisafe", "protocol", *PROTOCOL_SUITES]}.items():
+    judges = ["refusal", "embedding", "llm", "llm-harm", "guard", "jury", "unisafe", "compliance", "nsfw", "interim-measures", "salad", "salad-offline"]
+    for kind, names in {"targets": ["openai", "gguf", "replay", "hf", "diffusers"], "judges": judges, "suites": ["quick", "unisafe", "salad", "protocol", *PROTOCOL_SUITES]}.items():
         r = mmsafe("list", kind)
         assert r.returncode == 0
         assert [line.split()[0] for line in r.stdout.splitlines()] == sorted(names)

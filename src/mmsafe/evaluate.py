@@ -429,6 +429,10 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
         rows = [r for r in store.unisafe_rows(name, spec.limit) if r.task in UNISAFE_TASKS]
         if rows:  # UniSAFE cases: its own metrics, per task, category and subcategory, and across tasks
             block["unisafe"] = summarize_unisafe(rows)
+        if spec.suite.partition(":")[0] == "salad":  # SaLAD: accuracy per variant and set, the text-only ablation
+            from mmsafe.metrics.salad import summarize_salad
+
+            block["salad"] = summarize_salad(store.plain_rows(name, spec.limit))
         if protocol:  # the integrated protocol's suites: each mode's own metrics
             block["protocol"] = summarize_protocol(store.plain_rows(name, spec.limit))
         if attacked:  # adversarial mode: per attack and family, Safe_worst, worst-3, ASR per category

@@ -137,8 +137,10 @@ def print_report(results: list[dict[str, Any]], console: Console, details: bool 
         for e in res.get("top_errors", []):
             console.print(f"[red]errors[/red] {plain(res['model'])}: {e['count']} × {plain(e['reason'] or '')}")
     from mmsafe.report.generation import print_generation
+    from mmsafe.report.salad import print_ablations, print_salad
 
     print_generation(results, console)  # image-generation risk, models side by side
+    print_ablations(results, console)  # SaLAD with images vs text-only, for models run both ways
     if details and len(results) == 1 and results[0]["primary_judge"]:
         console.print(breakdown(results[0], "category"))
         console.print(breakdown(results[0], "language"))
@@ -150,3 +152,4 @@ def print_report(results: list[dict[str, Any]], console: Console, details: bool 
 
         print_attacks(results[0], console)
         print_protocol(results[0], console)
+        print_salad(results[0], console)

@@ -15,6 +15,8 @@ suites: Registry[Callable[[], list[Case]]] = Registry("suite")
 suites.lazy("quick", "mmsafe.suites.builtin:quick", "the project's own quick suite: 12 hazard categories, over-refusal probes, 10 languages")
 suites.lazy("unisafe", "mmsafe.suites.unisafe:unisafe",
             "UniSAFE, seven image/text tasks (unisafe:TI,IE… picks tasks) from --data DIR or the hub")
+suites.lazy("salad", "mmsafe.suites.salad:salad",
+            "SaLAD, everyday hazards in image + question (salad:text-only without images, salad:both) from --data DIR or the hub")
 # the integrated protocol: modality × mode over published datasets (suites/protocol.py); summaries
 # are computed when listed (they count the registered datasets)
 for _name in ("protocol", "language/benchmark", "language/multilingual", "language/compliance", "vl/benchmark",
