@@ -54,7 +54,7 @@ class ResidualCNN(Detector):
 
     def __init__(self, prep: Prep, options: dict[str, Any]) -> None:
         super().__init__(prep, options)
-        self.epochs = int(options.get("epochs", 10))
+        self.epochs = int(options.get("epochs", 30))
         self.patch = min(int(options.get("patch", 64)), prep.size)
         self.seed = int(options.get("seed", 0))
         self.net = _net()

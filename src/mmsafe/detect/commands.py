@@ -59,7 +59,7 @@ def prep_options(fn):
         click.option("--test-fraction", type=click.FloatRange(0.05, 0.9), default=0.3, show_default=True,
                      help="Share of each family held out for measuring."),
         click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--epochs", type=click.IntRange(1, 1000), default=10, show_default=True, help="cnn: training passes."),
+        click.option("--epochs", type=click.IntRange(1, 1000), default=30, show_default=True, help="cnn: training passes."),
         click.option("--clip", "clip_path", type=DIR, default=None, help="clip: a local CLIP model folder (offline)."),
         click.option("--url", default=None, help="http: the external detector's endpoint."),
         click.option("--api-key-env", default=None, metavar="VAR", help="http: environment variable holding its key."),
