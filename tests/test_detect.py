@@ -305,6 +305,20 @@ def test_bad_input_names_the_folder_family_file_or_model_dir(sets, tmp_path, spe
     model, _ = spectral_model
     r = mmsafe("detect", "train", "--real", str(real), "--fake", str(fake), "--out", str(model))
     assert r.returncode == 2 and "not empty" in r.stderr
+    import shutil
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(model, tampered)
+    meta = json.loads((tampered / "detector.json").read_text())
+    meta["params"]["bins"] = 7
+    (tampered / "detector.json").write_text(json.dumps(meta))
+    with pytest.raises(UsageError, match="does not fit 7 spectral bins"):
+        base.load(tampered)
+    (tampered / "weights.npz").unlink()
+    meta["params"]["bins"] = 32
+    (tampered / "detector.json").write_text(json.dumps(meta))
+    with pytest.raises(UsageError, match="weights.npz is missing"):
+        base.load(tampered)
 
 
 def test_unreadable_images_are_skipped_counted_and_named(sets, tmp_path):

@@ -105,8 +105,10 @@ def load(folder: Path, options: dict[str, Any] | None = None) -> tuple[Detector,
         raise UsageError(f"--model {folder}: {META}: unknown detector kind {meta['kind']!r}")
     try:
         prep = Prep.of(meta["prep"])
+        if not (16 <= prep.size <= 1024 and 1 <= prep.quality <= 100):
+            raise ValueError
     except (KeyError, TypeError, ValueError):
-        raise UsageError(f"--model {folder}: {META}: field 'prep' needs size, control and quality") from None
+        raise UsageError(f"--model {folder}: {META}: field 'prep' needs size (16-1024), control and quality (1-100)") from None
     det = detector_class(meta["kind"]).load(folder, prep, meta["params"], options or {})
     listed = folder / TRAIN_LIST
     shas = set(listed.read_text(encoding="utf-8").split()) if listed.is_file() else set()

@@ -19,6 +19,7 @@ import numpy as np
 from mmsafe.detect import linear
 from mmsafe.detect.base import Detector, load_npz
 from mmsafe.detect.data import Prep
+from mmsafe.errors import UsageError
 
 EPS = 1e-10
 
@@ -86,6 +87,11 @@ class SpectralDetector(Detector):
 
     @classmethod
     def load(cls, folder: Path, prep: Prep, params: dict[str, Any], options: dict[str, Any]) -> Detector:
-        det = cls(prep, {"bins": params.get("bins", 32), "c": params.get("c", 1.0)})
+        try:
+            det = cls(prep, {"bins": params.get("bins", 32), "c": params.get("c", 1.0)})
+        except (TypeError, ValueError):
+            raise UsageError(f"--model {folder}: detector.json: params 'bins' and 'c' must be numbers") from None
         det.w = load_npz(folder, linear.KEYS)
+        if not 1 <= det.bins <= 4096 or det.w["coef"].shape != (65 + det.bins,):
+            raise UsageError(f"--model {folder}: weights.npz does not fit {det.bins} spectral bins")
         return det
