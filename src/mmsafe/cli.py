@@ -369,5 +369,14 @@ def list_(kind: str) -> None:
         click.echo(f"{name:<{width}} {reg.summary(name)}")
 
 
+def _add_detect() -> None:
+    from mmsafe.detect.commands import register
+
+    register(main)
+
+
+_add_detect()  # `mmsafe detect ...` (fake-image detection; its heavy imports wait inside its commands)
+
+
 if __name__ == "__main__":
     main()
