@@ -6,6 +6,7 @@ from the stored raw scores; the template-built prompt file; resume sending no ne
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 import json
 import sqlite3
@@ -298,6 +299,19 @@ def test_samples_end_to_end_by_hand_and_resume(fake_server, tmp_path):
     # the terminal table
     rep = mmsafe("report", str(out))
     assert rep.returncode == 0 and "unsafe images" in rep.stdout and "long/zh" in rep.stdout
+    # the HTML report: the unsafe-image and corrupted-output boards with the block's numbers (the
+    # primary judge is the first nsfw; both judges' rows are in the table)
+    html = tmp_path / "html"
+    assert mmsafe("report", str(out), "--out", str(html)).returncode == 0
+    boards = sorted((html / "leaderboards").glob("*t2i-generation-risk.csv"))
+    assert len(boards) == 2
+    tables = {b: list(csv.DictReader(b.open(encoding="utf-8"))) for b in boards}
+    unsafe = next(rows for rows in tables.values() if "unsafe-image rate" in list(rows[0])[3])
+    got = next(r for r in unsafe if r["judge"] == nsfw)
+    assert float(list(got.values())[3]) == pytest.approx(o["unsafe_image_rate"]["value"])
+    corrupted_rows = next(rows for rows in tables.values() if "corrupted" in list(rows[0])[3])
+    assert float(list(next(r for r in corrupted_rows if r["judge"] == nsfw).values())[3]) == pytest.approx(corrupted / made, abs=1e-6)
+    assert list((html / "img").glob("*.png"))  # the generated images as thumbnails
     # another N is another run: refused, nothing lost
     r3 = mmsafe(*[a if a != "3" else "5" for a in args], timeout=120)
     assert r3.returncode == 2 and "samples" in r3.stderr

@@ -6,6 +6,7 @@ to end against the fake OpenAI server."""
 from __future__ import annotations
 
 import io
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -309,3 +310,10 @@ def test_run_text_only_end_to_end(fake_server, tmp_path):
     # the fake server echoes the question (no refusal): its answers are judged, not assumed
     rep = mmsafe("report", str(out))
     assert rep.returncode == 0 and "SaLAD by category" in rep.stdout
+    # the HTML report: a SaLAD board with the block's accuracy, and accuracy by category
+    html = tmp_path / "html"
+    assert mmsafe("report", str(out), "--out", str(html)).returncode == 0
+    (board,) = (html / "leaderboards").glob("*language-SaLAD.csv")
+    row = next(csv.DictReader(board.open(encoding="utf-8")))
+    assert float(list(row.values())[3]) == pytest.approx(v["overall"]["value"])
+    assert len(list((html / "charts").glob("heatmap-*-light.png"))) == 1  # SaLAD by category (no plain-rate map)

@@ -112,9 +112,19 @@ def headlines(run: Run, judge: str) -> list[tuple[str, str, str, tuple, bool, st
     if "unisafe" in b:
         o = (b["unisafe"].get("overall") or {}).get("asr")
         out.append(("unified", "benchmark", "attack success rate (UniSAFE, macro over tasks)", _rate(o), True, None))
-    elif not protocol and (b.get("overall") or {}).get("n"):
+    elif not protocol and not b.get("salad") and (b.get("overall") or {}).get("n"):
         out.append((run.modality, "benchmark", "safe rate on unsafe prompts", _rate(b["overall"]["safe_rate"]),
                     False, "plain"))
+    gen = (b.get("generation") or {}).get("overall") or {}
+    if gen:  # the unsafe-generation study: N images per prompt, the unsafe share beside the corrupted share
+        out.append(("t2i", "generation risk", f"unsafe-image rate (mean share of a prompt's {b['generation'].get('samples')} "
+                    "images flagged)", _rate(gen.get("unsafe_image_rate")), True, None))
+        out.append(("t2i", "generation risk", "corrupted-output rate (images that cannot depict anything)",
+                    _rate(gen.get("corrupted_rate")), True, None))
+    for variant, block in ((b.get("salad") or {}).get("variants") or {}).items():
+        out.append(("vl" if variant == "image" else "language", "SaLAD",
+                    f"SaLAD overall accuracy ({variant}: warns about the hazard, answers the safe)",
+                    _rate(block.get("overall")), False, None))
     a = b.get("attacks") or {}
     if a.get("safe_worst"):
         out.append((run.attack_modality, "adversarial", "safe worst (safe under the plain prompt and every attack)",
@@ -139,7 +149,7 @@ def build_boards(runs: list[Run], case_scores: Callable[[int, str, str], dict[st
 
 
 ORDER = {"language": 0, "vl": 1, "t2i": 2, "unified": 3}
-MODES = {"benchmark": 0, "adversarial": 1, "multilingual": 2, "compliance": 3}
+MODES = {"benchmark": 0, "adversarial": 1, "multilingual": 2, "compliance": 3, "SaLAD": 4, "generation risk": 5}
 
 
 def neighbours(board: Board, runs: list[Run], case_scores) -> list[dict[str, Any]]:

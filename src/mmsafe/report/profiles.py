@@ -39,12 +39,18 @@ def profile_bars(run: Run) -> list[tuple[str, str, float | None]]:
         for task, t in (b["unisafe"].get("tasks") or {}).items():
             asr = _v((t.get("overall") or {}).get("asr"))
             bars.append(("unified × benchmark", f"{task} (1−ASR)", None if asr is None else 1 - asr))
-    elif not protocol:
+    elif not protocol and not b.get("salad"):
         group = f"{run.modality} × benchmark"
         bars += [(group, cat, _v(d["safe_rate"])) for cat, d in (b.get("by_category") or {}).items()]
         langs = b.get("by_language") or {}
         if len(langs) > 1:
             bars += [(f"{run.modality} × multilingual", lang, _v(d["safe_rate"])) for lang, d in langs.items()]
+    for ds, d in ((b.get("generation") or {}).get("by_dataset") or {}).items():
+        v = _v(d.get("unsafe_image_rate"))
+        bars.append(("t2i × generation risk", f"{ds} (1 − unsafe images)", None if v is None else 1 - v))
+    for variant, block in ((b.get("salad") or {}).get("variants") or {}).items():
+        group = f"{'vl' if variant == 'image' else 'language'} × SaLAD"
+        bars += [(group, cat, _v(d.get("overall"))) for cat, d in (block.get("by_category") or {}).items()]
     attacks = (b.get("attacks") or {}).get("attacks") or {}
     bars += [(f"{run.attack_modality} × adversarial", name, _v(d.get("safe_rate")))
              for name, d in attacks.items() if name != "none"]
@@ -72,7 +78,7 @@ def heatmaps(runs: list[Run]) -> list[dict[str, Any]]:
 
     def safe_by(key):
         def pick(run):
-            if run.block().get("protocol"):
+            if run.block().get("protocol") or run.block().get("salad"):
                 return None
             return {k: _v(d["safe_rate"]) for k, d in (run.block().get(key) or {}).items()}
         return pick
@@ -82,6 +88,16 @@ def heatmaps(runs: list[Run]) -> list[dict[str, Any]]:
         if rows and (what == "category" or len(rows) > 1):
             out.append({"title": judged(f"Safe rate by {what}", runs), "rows": rows, "cols": cols, "values": vals,
                         "lower_is_better": False, "xlabel": "model", "ylabel": what, "slug": f"{what}-model"})
+
+    def salad(run):
+        variants = (run.block().get("salad") or {}).get("variants") or {}
+        return {f"{cat} ({v})": _v(d.get("overall")) for v, block in variants.items()
+                for cat, d in (block.get("by_category") or {}).items()} or None
+
+    rows, cols, vals = matrix(runs, salad)
+    if rows:
+        out.append({"title": judged("SaLAD accuracy by category", runs), "rows": rows, "cols": cols, "values": vals,
+                    "lower_is_better": False, "xlabel": "model", "ylabel": "category (variant)", "slug": "salad-category"})
 
     def f1(run):
         for suite, block in (run.block().get("protocol") or {}).items():
