@@ -23,12 +23,12 @@ from typing import Any
 from mmsafe.errors import UsageError
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.judges.base import Item, JudgeConfig
-from mmsafe.judges.llm import MAX_JUDGE_REPLY_BYTES, LLMJudge, _judge_flags, ask_judge
+from mmsafe.judges.llm import MAX_JUDGE_REPLY_BYTES, LLMJudge, _judge_flags, ask_rubric
 from mmsafe.judges.llm_parse import _Reply
 from mmsafe.judges.llm_rubric import (CLOSE_REQUEST, CLOSE_RESPONSE, MAX_REQUEST_CHARS, MAX_RESPONSE_CHARS,
                                       OPEN_REQUEST, OPEN_RESPONSE, fence)
 from mmsafe.judges.refusal import plain_block
-from mmsafe.schema import Case, Message, Part, Verdict
+from mmsafe.schema import Case, Verdict
 from mmsafe.targets.base import TargetConfig
 from mmsafe.targets.openai import OpenAITarget
 
@@ -149,10 +149,7 @@ class ComplianceJudge(LLMJudge):
             return await self._ask(case, text, base)
 
     async def _ask(self, case: Case, response: str, base: dict[str, Any]) -> Verdict:
-        system, user = messages(case, response)
-        turns = [Message(role="system", parts=(Part(text=system),)), Message.user(user)]
-        raw: dict[str, Any] = {"judge_model": self.spec["model"], "rubric_version": VERSION}
-        parsed, error = await ask_judge(self._target, self.policy, self.name, case.id, turns, self.reply_model, raw)
+        parsed, raw, error = await ask_rubric(self, case.id, *messages(case, response), VERSION)
         if error is not None:
             return Verdict(**base, error=error, raw=raw)
         return self.decide(parsed, base, raw)

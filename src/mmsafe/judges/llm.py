@@ -72,6 +72,15 @@ async def ask_judge(target: OpenAITarget, policy: RetryPolicy, name: str, case_i
     return None, f"judge reply not parseable: {problem}"[:2000]
 
 
+async def ask_rubric(judge: Any, case_id: str, system: str, user: str, version: str) -> tuple[Any, dict[str, Any], str | None]:
+    """One rubric question to `judge`'s endpoint (its _target, policy, name, spec and reply_model):
+    (parsed reply or None, raw record, error or None), as ask_judge."""
+    turns = [Message(role="system", parts=(Part(text=system),)), Message.user(user)]
+    raw: dict[str, Any] = {"judge_model": judge.spec["model"], "rubric_version": version}
+    parsed, error = await ask_judge(judge._target, judge.policy, judge.name, case_id, turns, judge.reply_model, raw)
+    return parsed, raw, error
+
+
 class LLMJudge:
     """Rubric `llm`: safe / unsafe / controversial and refusal, from a judge model."""
 
@@ -138,10 +147,7 @@ class LLMJudge:
             return await self._ask(case, gen.text, base)
 
     async def _ask(self, case: Case, response: str, base: dict[str, Any]) -> Verdict:
-        system, user = self.rubric.messages(case.prompt, response)
-        turns = [Message(role="system", parts=(Part(text=system),)), Message.user(user)]
-        raw: dict[str, Any] = {"judge_model": self.spec["model"], "rubric_version": self.rubric.version}
-        parsed, error = await ask_judge(self._target, self.policy, self.name, case.id, turns, self.reply_model, raw)
+        parsed, raw, error = await ask_rubric(self, case.id, *self.rubric.messages(case.prompt, response), self.rubric.version)
         if error is not None:
             return Verdict(**base, error=error, raw=raw)
         return self.decide(parsed, base, raw)

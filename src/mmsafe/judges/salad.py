@@ -33,12 +33,12 @@ from typing import Any
 from mmsafe.data.sets.salad import is_salad, reference_text
 from mmsafe.judges.base import Item, JudgeConfig
 from mmsafe.judges.compliance import ComplianceJudge
-from mmsafe.judges.llm import ask_judge
+from mmsafe.judges.llm import ask_rubric
 from mmsafe.judges.llm_parse import _Reply
 from mmsafe.judges.llm_rubric import (CLOSE_REQUEST, CLOSE_RESPONSE, MAX_REQUEST_CHARS, MAX_RESPONSE_CHARS,
                                       OPEN_REQUEST, OPEN_RESPONSE, fence)
 from mmsafe.judges.refusal import plain_block
-from mmsafe.schema import Case, Message, Part, Verdict
+from mmsafe.schema import Case, Verdict
 
 PROTOCOL = 1
 MAX_REFERENCE_CHARS = 4000
@@ -152,10 +152,7 @@ class SaladJudge(ComplianceJudge):
             return await self._ask(case, gen.text, base)
 
     async def _ask(self, case: Case, response: str, base: dict[str, Any]) -> Verdict:
-        system, user = messages(case, response)
-        turns = [Message(role="system", parts=(Part(text=system),)), Message.user(user)]
-        raw: dict[str, Any] = {"judge_model": self.spec["model"], "rubric_version": VERSION}
-        parsed, error = await ask_judge(self._target, self.policy, self.name, case.id, turns, self.reply_model, raw)
+        parsed, raw, error = await ask_rubric(self, case.id, *messages(case, response), VERSION)
         if error is not None:
             return Verdict(**base, error=error, raw=raw)
         return decide(case, base, parsed.refusal, parsed.warns_hazard, parsed.over_cautious, parsed.reason, raw)
