@@ -21,7 +21,6 @@ import math
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -38,13 +37,9 @@ MAX_ANSWER_BYTES = 1 << 16
 def check_url(url: str | None) -> str:
     if not url:
         raise UsageError("--url is required with --detector http (the detector's endpoint)")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--url: {redact(url)!r} is not an http:// or https:// URL with a host")
-    if parts.username is not None or parts.password is not None:
-        raise UsageError("--url: credentials in the URL are refused; put the key in an environment variable "
-                         "and name it with --api-key-env")
-    return url
+    from mmsafe.targets.openai import check_base_url
+
+    return check_base_url(url, "--url")
 
 
 def read_probability(raw: bytes) -> float:

@@ -72,18 +72,18 @@ def _retry_after(headers: Any) -> float | None:
     return parse_retry_after(headers.get("retry-after"))
 
 
-def check_base_url(url: str) -> str:
+def check_base_url(url: str, flag: str = "--base-url") -> str:
     """An http(s) URL with a host and no credentials in it (keys come from the environment only)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--base-url: {redact(url)!r} is not an http:// or https:// URL with a host")
+        raise UsageError(f"{flag}: {redact(url)!r} is not an http:// or https:// URL with a host")
     if parts.username is not None or parts.password is not None:
-        raise UsageError("--base-url: credentials in the URL (user:password@) are refused, so they are never "
+        raise UsageError(f"{flag}: credentials in the URL (user:password@) are refused, so they are never "
                          "stored; put the key in an environment variable and name it with --api-key-env")
     try:
         parts.port  # noqa: B018 (raises on a port that is not a number in range)
     except ValueError as exc:
-        raise UsageError(f"--base-url: {exc}") from None
+        raise UsageError(f"{flag}: {exc}") from None
     return url
 
 
