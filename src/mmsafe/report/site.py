@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 from datetime import datetime, timezone
 from importlib import resources
@@ -138,7 +139,8 @@ def build(folders: list[Path], out: Path) -> dict[str, Any]:
     shown_boards = []
     for i, board in enumerate(boards):
         rows = board_rows(board, runs)
-        stem = f"board-{i + 1:02d}-{board.modality}-{board.mode}".replace(" ", "-")
+        # modality and mode can come from a user's case metadata: only safe characters reach a file name
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", f"board-{i + 1:02d}-{board.modality}-{board.mode}")[:80]
         write_tables(board, rows, out / "leaderboards", stem)
         ranked = board.ranked()
         bars = [(runs[e.run].label, e.value, *(e.ci95 or (None, None))) for e in ranked]
