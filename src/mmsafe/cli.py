@@ -109,6 +109,8 @@ def main() -> None:
               help="Dataset for --suite unisafe: a folder of UniSAFE .jsonl/.parquet files (or one .jsonl).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N cases.")
 @click.option("--concurrency", type=click.IntRange(min=1, max=5000), default=100, show_default=True, help="Requests in flight.")
+@click.option("--slots", type=click.IntRange(min=1, max=256), default=None,
+              help="--target gguf: replies the in-process llama.cpp server decodes at once [8].")
 @click.option("--judge", "judges", multiple=True, help="Judge name, repeatable; the first is primary [embedding, refusal].")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None, help="Run folder; reuse it to resume or re-judge.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Generation length limit.")

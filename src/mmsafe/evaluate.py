@@ -56,6 +56,7 @@ class RunOptions:
     data: Path | None = None  # the dataset a data suite (--suite unisafe) reads
     limit: int | None = None
     concurrency: int = 100
+    slots: int | None = None  # --slots: parallel sequences of the local gguf server (None: its default, 8)
     judges: tuple[str, ...] = ()
     out: Path | None = None
     params: dict[str, Any] = field(default_factory=dict)
@@ -191,7 +192,7 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
         samples=samples, model=opts.model, image_model=opts.image_model, image_api=opts.image_api, base_url=opts.base_url,
         api_key_env=opts.api_key_env, predictions=opts.predictions,
         concurrency=opts.concurrency, timeout_s=opts.timeout_s, params=opts.params,
-        max_reply_bytes=opts.max_reply_bytes,
+        max_reply_bytes=opts.max_reply_bytes, slots=opts.slots,
     )
     target = targets.get(opts.target, "--target")(cfg)
     predictions_sha = file_hash(Path(opts.predictions), "--predictions") if opts.predictions is not None else None
