@@ -146,7 +146,7 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
     import asyncio
     import json
 
-    from mmsafe.engine.progress import BarProgress
+    from mmsafe.engine.progress import for_console
     from mmsafe.errors import MmsafeError
     from mmsafe.evaluate import RESULTS, RunOptions, evaluate
     from mmsafe.report.leaderboard import console, plain, print_report
@@ -163,7 +163,7 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
         _fail(exc)
     opts = RunOptions(judges=judges, params=params, timeout_s=timeout, max_attempts=max_attempts, judge_config=jcfg, **kw)
     try:
-        with BarProgress(err) as progress:
+        with for_console(err) as progress:
             warn = lambda m: err.print(f"[yellow]warning:[/yellow] {plain(m, 2000)}")  # noqa: E731
             results = asyncio.run(_until_sigterm(evaluate(opts, progress, warn=warn)))
     except MmsafeError as exc:
@@ -216,7 +216,7 @@ def judge_eval(judges: tuple[str, ...], data: Path | None, which: str | None, li
     import asyncio
     import json
 
-    from mmsafe.engine.progress import BarProgress
+    from mmsafe.engine.progress import for_console
     from mmsafe.errors import MmsafeError
     from mmsafe.judges.evaluation import evaluate_judges, load_data
     from mmsafe.report.judge_eval import print_judge_eval
@@ -226,7 +226,7 @@ def judge_eval(judges: tuple[str, ...], data: Path | None, which: str | None, li
     try:
         cfg = judge_config(judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params)
         info, rows = load_data(data, which, limit)
-        with BarProgress(err) as progress:
+        with for_console(err) as progress:
             result = asyncio.run(_until_sigterm(evaluate_judges(judges, cfg, rows, progress)))
     except MmsafeError as exc:
         _fail(exc)
