@@ -109,6 +109,8 @@ def main() -> None:
               help="Dataset for --suite unisafe: a folder of UniSAFE .jsonl/.parquet files (or one .jsonl).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N cases.")
 @click.option("--concurrency", type=click.IntRange(min=1, max=5000), default=100, show_default=True, help="Requests in flight.")
+@click.option("--slots", type=click.IntRange(min=1, max=256), default=None,
+              help="--target gguf: replies the in-process llama.cpp server decodes at once [8].")
 @click.option("--judge", "judges", multiple=True, help="Judge name, repeatable; the first is primary [embedding, refusal].")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None, help="Run folder; reuse it to resume or re-judge.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Generation length limit.")
@@ -144,7 +146,7 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
     import asyncio
     import json
 
-    from mmsafe.engine.progress import BarProgress
+    from mmsafe.engine.progress import for_console
     from mmsafe.errors import MmsafeError
     from mmsafe.evaluate import RESULTS, RunOptions, evaluate
     from mmsafe.report.leaderboard import console, plain, print_report
@@ -161,7 +163,7 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
         _fail(exc)
     opts = RunOptions(judges=judges, params=params, timeout_s=timeout, max_attempts=max_attempts, judge_config=jcfg, **kw)
     try:
-        with BarProgress(err) as progress:
+        with for_console(err) as progress:
             warn = lambda m: err.print(f"[yellow]warning:[/yellow] {plain(m, 2000)}")  # noqa: E731
             results = asyncio.run(_until_sigterm(evaluate(opts, progress, warn=warn)))
     except MmsafeError as exc:
@@ -214,7 +216,7 @@ def judge_eval(judges: tuple[str, ...], data: Path | None, which: str | None, li
     import asyncio
     import json
 
-    from mmsafe.engine.progress import BarProgress
+    from mmsafe.engine.progress import for_console
     from mmsafe.errors import MmsafeError
     from mmsafe.judges.evaluation import evaluate_judges, load_data
     from mmsafe.report.judge_eval import print_judge_eval
@@ -224,7 +226,7 @@ def judge_eval(judges: tuple[str, ...], data: Path | None, which: str | None, li
     try:
         cfg = judge_config(judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params)
         info, rows = load_data(data, which, limit)
-        with BarProgress(err) as progress:
+        with for_console(err) as progress:
             result = asyncio.run(_until_sigterm(evaluate_judges(judges, cfg, rows, progress)))
     except MmsafeError as exc:
         _fail(exc)

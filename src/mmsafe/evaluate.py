@@ -18,6 +18,7 @@ from mmsafe import __version__
 from mmsafe.engine import runner
 from mmsafe.engine.pacing import PacedTarget
 from mmsafe.engine.pipeline import JudgeFeed
+from mmsafe.engine.progress import NullProgress
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.judges import judges as judge_registry
 from mmsafe.judges import quality
@@ -56,6 +57,7 @@ class RunOptions:
     data: Path | None = None  # the dataset a data suite (--suite unisafe) reads
     limit: int | None = None
     concurrency: int = 100
+    slots: int | None = None  # --slots: parallel sequences of the local gguf server (None: its default, 8)
     judges: tuple[str, ...] = ()
     out: Path | None = None
     params: dict[str, Any] = field(default_factory=dict)
@@ -191,7 +193,7 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
         samples=samples, model=opts.model, image_model=opts.image_model, image_api=opts.image_api, base_url=opts.base_url,
         api_key_env=opts.api_key_env, predictions=opts.predictions,
         concurrency=opts.concurrency, timeout_s=opts.timeout_s, params=opts.params,
-        max_reply_bytes=opts.max_reply_bytes,
+        max_reply_bytes=opts.max_reply_bytes, slots=opts.slots,
     )
     target = targets.get(opts.target, "--target")(cfg)
     predictions_sha = file_hash(Path(opts.predictions), "--predictions") if opts.predictions is not None else None
@@ -332,7 +334,7 @@ async def _run(opts: RunOptions, p: Plan, progress, lap: Laps, warn=lambda msg: 
             store.end_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
             raise
         store.end_run(run_id, "finished")
-        results = results_of(store, p.out, p.judge_names)
+        results = results_of(store, p.out, p.judge_names, progress)
         _write_json(p.out / RESULTS, results)
         return results
     finally:
@@ -355,8 +357,10 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
     try:
         # judges load first (the embedding model loads while the target warms up) so they can
         # judge answers as they arrive
+        loading = (progress or NullProgress()).stage("load judges", len(judges))
         for j in judges:  # one at a time: loading numpy/scipy/torch on two threads at once can break an import
             await j.start()
+            loading.advance()
         lap("judge_load")
         feed = JudgeFeed(store, judges, by_id, progress)
         try:
@@ -404,7 +408,7 @@ def record_attacks(store: Store, attacks: list[Any], not_applicable: dict[str, i
     store.set_meta("not_applicable", na)
 
 
-def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = None) -> dict[str, Any]:
+def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = None, progress=None) -> dict[str, Any]:
     """Metrics recomputed from the store (the source of truth), one block per judge."""
     spec = store.spec()
     if spec is None:
@@ -417,6 +421,7 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
     protocol = store.has_protocol_cases()
     families, not_applicable = (store.meta("attack_families", {}) or {}, store.meta("not_applicable", {}) or {})
     per_judge = {}
+    bar = (progress or NullProgress()).stage("metrics", len(names))
     for name in names:
         outcomes = list(store.outcomes(name, spec.limit))
         block = summarize_outcomes(outcomes)
@@ -442,6 +447,7 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
             if gen_block is not None:
                 block["generation"] = gen_block
         per_judge[name] = block
+        bar.advance()
     n_cases, n_gens, answered = store.generation_counts(spec.limit)
     return {
         "mmsafe_version": __version__,

@@ -48,6 +48,7 @@ class TargetConfig:
     params: dict[str, Any] = field(default_factory=dict)
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES  # the cap on one reply's text (the engine cuts longer ones)
     samples: int = 1  # --samples: images asked for each text-to-image (TI) prompt
+    slots: int | None = None  # --slots: sequences a local GGUF server decodes at once (None: its default)
 
 
 def images_wanted(case: Case, samples: int) -> int:

