@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib.util
+import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ BATCH = 200  # records per batch a worker sends back
 INTERVAL_S = 1.0  # at most this long between batches while a worker has answers
 RERUNS = 1  # times a dead worker's unfinished shard is given to a new worker within one run
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+NAME_PREFIX = "mmsafe-shard-"  # Ray actor names: mmsafe-shard-<driver pid>-<n>
+_serial = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -243,7 +246,8 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
             left = [c for c in shard if c.id not in got]
             if not left:
                 return
-            actor = Worker.options(runtime_env={"env_vars": env} if env else None).remote()
+            name = f"{NAME_PREFIX}{os.getpid()}-{next(_serial)}"  # named: `ray list actors` shows them
+            actor = Worker.options(name=name, runtime_env={"env_vars": env} if env else None).remote()
             actors.append(actor)
             stream = actor.run.options(num_returns="streaming").remote(
                 target_name, cfg, label, [c.model_dump_json() for c in left], each, policy, max_bytes, rps,
