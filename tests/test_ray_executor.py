@@ -16,13 +16,12 @@ from conftest import mmsafe, write_suite
 from fake_openai import FakeOpenAI
 from mmsafe.evaluate import RunOptions, evaluate
 
-ray = pytest.importorskip("ray")  # the [ray] extra (in dev); without it these tests skip
-
 N = 120
 
 
 @pytest.fixture(scope="module")
 def local_ray():
+    ray = pytest.importorskip("ray")  # the [ray] extra (in dev); without it the tests that need Ray skip
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         yield ray
@@ -123,6 +122,7 @@ def test_a_killed_worker_has_its_shard_finished_by_a_new_one(tmp_path, local_ray
             while len(_stored(out / "run.db")) < 20:
                 assert time.monotonic() < deadline and not run.done()
                 await asyncio.sleep(0.05)
+            ray = local_ray
             names = sorted(a for a in ray.util.list_named_actors() if a.startswith(NAME_PREFIX))
             assert len(names) == 2
             ray.kill(ray.get_actor(names[0]), no_restart=True)
