@@ -138,6 +138,12 @@ def main() -> None:
 @click.option("--attacker-model", default=None, help="Attacker model for language and adaptive attacks (OpenAI-compatible).")
 @click.option("--attacker-base-url", default=None, help="The attacker's OpenAI-compatible base URL.")
 @click.option("--attacker-api-key-env", default=None, metavar="VAR", help="Environment variable with the attacker's API key.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where generation runs: this process, or sharded across Ray workers (pip install 'mmsafe[ray]').")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="Ray cluster to use with --executor ray, e.g. ray://head:10001 or auto [start a local instance].")
+@click.option("--ray-workers", type=click.IntRange(min=1, max=1000), default=2, show_default=True, metavar="N",
+              help="Ray workers (shards) for --executor ray; each gets --concurrency/N requests in flight.")
 @judge_options
 def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout, max_attempts, extra_params,
         judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params, calibrate,

@@ -77,6 +77,9 @@ class RunOptions:
     attacker_model: str | None = None  # --attacker-model: language and adaptive attacks
     attacker_base_url: str | None = None
     attacker_api_key_env: str | None = None
+    executor: str = "local"  # --executor: local, or ray (the generate stage sharded across Ray workers)
+    ray_address: str | None = None  # --ray-address: an existing cluster (default: a local instance)
+    ray_workers: int = 2  # --ray-workers
 
 
 def default_judges(warn, cases: list[Case] = ()) -> tuple[str, ...]:
@@ -151,6 +154,7 @@ class Plan:
     calibration: tuple[str, list[LabelledRow]] = ("", [])  # where judge quality is measured: (source, rows)
     attacks: list[Any] = field(default_factory=list)  # built Attack instances (adversarial mode)
     attack_ctx: Any = None  # their AttackContext (blob store and attacker set when the run starts)
+    target_config: TargetConfig | None = None  # what a Ray worker rebuilds the target from
 
 
 def content_hash(cases: list[Case]) -> str:
@@ -220,8 +224,11 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     if attacks and getattr(target, "replays_recorded", False):
         raise UsageError(f"--attack: --target {opts.target} replays recorded answers, which cannot be attacked; "
                          "attack a live target (openai, gguf, hf, diffusers)")
+    from mmsafe.engine import executors
+
+    executors.check(opts.executor, opts.ray_workers, attacks)
     out = opts.out or new_run_dir(opts.target, target.model)
-    return Plan(spec, target, cases, judge_names, judges, out, images, calib, attacks, ctx)
+    return Plan(spec, target, cases, judge_names, judges, out, images, calib, attacks, ctx, cfg)
 
 
 # what each local target can answer; the others (openai, replay, plugins) are asked everything
@@ -368,8 +375,16 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
             paced = PacedTarget(p.target, opts.max_rps) if opts.max_rps else p.target
             if p.attack_ctx is not None:
                 p.attack_ctx.blobs = store.blobs
-            stats = await runner.generate(store, paced, label, p.cases, opts.concurrency, policy, progress, feed,
-                                          max_bytes=opts.max_reply_bytes, warn=warn, attacks=p.attacks)
+            if opts.executor == "ray":  # the same stage sharded across Ray workers; the store stays here
+                from mmsafe.engine import executors
+
+                ray_cfg = executors.RayConfig(opts.ray_address, opts.ray_workers)
+                stats = await executors.generate(store, opts.target, p.target_config, label, p.cases, opts.concurrency,
+                                                 ray_cfg, policy, progress, feed, opts.max_reply_bytes, opts.max_rps,
+                                                 warn)
+            else:
+                stats = await runner.generate(store, paced, label, p.cases, opts.concurrency, policy, progress, feed,
+                                              max_bytes=opts.max_reply_bytes, warn=warn, attacks=p.attacks)
             record_attacks(store, p.attacks, stats.not_applicable)
             await feed.finish()
         finally:
