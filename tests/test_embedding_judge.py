@@ -37,6 +37,7 @@ def test_training_never_sees_the_heldout_split():
     assert 0.2 < len(held) / (len(held) + len(train)) < 0.4
 
 
+@pytest.mark.timeout(1500)  # trains the judge on a cold cache: minutes on 2 cores, more when the machine is shared
 def test_heldout_accuracy(model, capsys):
     held = _heldout()
     ref = [e for e in held if e.refusal is not None]
