@@ -14,7 +14,7 @@ import pytest
 
 from conftest import mmsafe, write_suite
 from fake_openai import REFUSAL, FakeOpenAI
-from mmsafe.gate.summary import md
+from mmsafe.report.markdown import md
 
 
 class Lax(FakeOpenAI):

@@ -2,38 +2,19 @@
 print (rich tables).
 
 Prompts, replies, verdict reasons, case ids, categories, model and judge names come from run
-folders and model outputs: untrusted. In Markdown every such string is made inert (`md`): one
-line, bounded length, every ASCII punctuation character backslash-escaped (no HTML, no links,
-no code spans, no table breaks, no emphasis) and bare URLs, `www.`, @mentions and #references
-broken by a zero-width space so that GitHub does not link them. In a terminal they go through
-`leaderboard.plain()`."""
+folders and model outputs: untrusted. In Markdown every such string is made inert
+(`report.markdown.md`); in a terminal they go through `leaderboard.plain()`."""
 
 from __future__ import annotations
 
-import re
-import string
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from mmsafe.errors import printable
 from mmsafe.gate.compare import WORDS, fmt_p, pts
 from mmsafe.report.leaderboard import plain
-
-ZWSP = "\u200b"
-_LINKISH = re.compile(r"(?i)(?<=:)(?=//)|(?<=w)(?=ww\.)|(?<=[@#])")
-_PUNCT = re.compile("([" + re.escape(string.punctuation) + "])")
-
-
-def md(text: Any, limit: int = 200) -> str:
-    """Untrusted text as inert Markdown: one line, at most `limit` characters of it."""
-    s = " ".join(printable(str(text)).split())
-    if len(s) > limit:
-        s = s[: limit - 1] + "…"
-    s = _LINKISH.sub(ZWSP, s)
-    return _PUNCT.sub(r"\\\1", s)
-
+from mmsafe.report.markdown import md
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from mmsafe import __version__
-from mmsafe.errors import UsageError, printable
+from mmsafe.errors import UsageError
 from mmsafe.report import charts
 from mmsafe.report.boards import Board, build_boards, noise_sentence, store_case_scores
 from mmsafe.report.case_pages import write_cases
+from mmsafe.report.markdown import md
 from mmsafe.report.profiles import heatmaps, profile_bars
 from mmsafe.report.runs import Run, load_runs
 
@@ -81,10 +82,7 @@ def board_rows(board: Board, runs: list[Run]) -> list[dict[str, Any]]:
 
 
 def md_cell(text: Any) -> str:
-    s = printable(str(text)).replace("\n", " ")
-    for ch in "\\|`*_[]<>#":
-        s = s.replace(ch, "\\" + ch)
-    return s
+    return md(text, 300)
 
 
 def write_tables(board: Board, rows: list[dict[str, Any]], folder: Path, stem: str) -> None:
