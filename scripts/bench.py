@@ -35,9 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("MMSAFE_SHARED", ROOT.parent / "shared")) / "bench"
 
 
-def start_stub(latency_ms: float) -> tuple[subprocess.Popen, int]:
+def start_stub(latency_ms: float, echo: bool = False) -> tuple[subprocess.Popen, int]:
+    """The stub answers "bomb" prompts with one canned refusal and the rest with one canned answer;
+    with echo, each answer repeats its prompt, so half the replies are distinct texts."""
     stub = subprocess.Popen([sys.executable, str(BENCH / "stub_server.py"), "--port", "0", "--latency-ms", str(latency_ms),
-                             "--max-seconds", "3600"], stdout=subprocess.PIPE, text=True)
+                             "--max-seconds", "3600", *(["--echo"] if echo else [])], stdout=subprocess.PIPE, text=True)
     port = int(stub.stdout.readline().strip().split("=")[1])
     return stub, port
 
@@ -77,11 +79,11 @@ def write_suite(suite: Path, n: int) -> None:
                                  "label": "unsafe" if i % 2 else "benign"}) + "\n")
 
 
-def once(n: int, latency_ms: float, conc: int, work: Path, attacks: str | None = None) -> dict:
+def once(n: int, latency_ms: float, conc: int, work: Path, attacks: str | None = None, echo: bool = False) -> dict:
     suite = work / "suite.jsonl"
     write_suite(suite, n)
     out = Path(tempfile.mkdtemp(dir=work))
-    stub, port = start_stub(latency_ms)
+    stub, port = start_stub(latency_ms, echo)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     try:
@@ -120,11 +122,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--ceiling", action="store_true", help="also run the bare aiohttp loop for the same N, L, C")
     ap.add_argument("--attacks", default=None, help="'all', or attack names separated by commas")
+    ap.add_argument("--echo", action="store_true", help="the stub's answers repeat the prompt: distinct replies to judge")
     a = ap.parse_args()
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(a.repeats):
-            r = once(a.n, a.latency_ms, a.conc, Path(tmp), a.attacks)
+            r = once(a.n, a.latency_ms, a.conc, Path(tmp), a.attacks, a.echo)
             if r["served"] != r["requests"] or r["answered"] != a.n or r["attacked_errors"]:
                 sys.exit(f"stub served {r['served']}, the run records {r['requests']} requests; mmsafe answered "
                          f"{r['answered']} of {a.n} plain cases; {r['attacked_errors']} attacked errors")
@@ -138,7 +141,7 @@ def main() -> None:
             f"samples_per_s={requests / wall:.1f} ideal_s={ideal:.2f} efficiency={ideal / wall:.3f} "
             f"peak_rss_mb={max(r['peak_rss_mb'] for r in runs):.0f} cpu_s={statistics.median(r['cpu_s'] for r in runs):.2f} "
             f"cpu_ms_per_case={1000 * statistics.median(r['cpu_s'] for r in runs) / a.n:.2f} served={requests} "
-            f"generations={runs[0]['generations']} attacks={a.attacks or 'none'} "
+            f"generations={runs[0]['generations']} attacks={a.attacks or 'none'} echo={int(a.echo)} "
             f"ms_per_request={1000 * wall / requests:.3f} "
             f"repeats={a.repeats} walls=[{walls}]")
     if raw is not None:

@@ -76,27 +76,24 @@ def load_cases(path: str | Path, dataset: str | None = None, images: dict[str, b
         if case_id in seen:
             raise InputError(str(path), line, "id", f"duplicate id {case_id!r} (first on line {seen[case_id]})")
         seen[case_id] = line
+        fields = {"id": case_id, "task": row.task, "target_id": row.target_id, "category": row.category,
+                  "subcategory": row.subcategory, "label": row.label, "language": row.language,
+                  "source": {"dataset": name, "file": path.name, "line": line}}
+        if row.prompt is not None and row.image is None and row.task != "MT":
+            # the common row, one prompt: the whole case validated in one call (4x faster than model by model)
+            system = [{"role": "system", "parts": [{"text": row.system}]}] if row.system else []
+            check_task(row, 1, path, line)
+            cases.append(Case.model_validate({**fields, "turns": [*system, {"role": "user", "parts": [{"text": row.prompt}]}]}))
+            continue
         turns = row.messages()
         if turns[-1].role != "user":
             raise InputError(str(path), line, "turns", "the last turn must be a user turn (the one the model answers)")
-        check_task(row, turns, path, line)
+        check_task(row, sum(m.role == "user" for m in turns), path, line)
         pics = [image_part(path, line, ref, images, f) for f, ref in (("image", row.image), ("image_b", row.image_b))
                 if ref is not None]
         if pics:
             turns = with_images(turns, pics, first=row.task == "MT")
-        cases.append(
-            Case(
-                id=case_id,
-                turns=turns,
-                task=row.task,
-                target_id=row.target_id,
-                category=row.category,
-                subcategory=row.subcategory,
-                label=row.label,
-                language=row.language,
-                source=Source(dataset=name, file=path.name, line=line),
-            )
-        )
+        cases.append(Case(**{**fields, "turns": turns, "source": Source(**fields["source"])}))
     if not cases:
         raise InputError(str(path), None, None, "no cases in file")
     return cases
@@ -105,8 +102,8 @@ def load_cases(path: str | Path, dataset: str | None = None, images: dict[str, b
 NEEDS_IMAGE = frozenset({"IT", "MU", "IE", "IC"})
 
 
-def check_task(row: CaseRow, turns: tuple[Message, ...], path: Path, line: int) -> None:
-    """A row gives what its task needs: the input images, the turns."""
+def check_task(row: CaseRow, users: int, path: Path, line: int) -> None:
+    """A row gives what its task needs: the input images, the turns (`users`: how many user turns)."""
     if row.image_b is not None and row.image is None:
         raise InputError(str(path), line, "image", "required with `image_b` (the first input image)")
     if row.task in NEEDS_IMAGE and row.image is None:
@@ -115,7 +112,7 @@ def check_task(row: CaseRow, turns: tuple[Message, ...], path: Path, line: int) 
         raise InputError(str(path), line, "image_b", "required: task IC composes two input images")
     if row.task in ("TT", "TI") and row.image is not None:
         raise InputError(str(path), line, "image", f"task {row.task} takes no input image (IT, MU or IE do)")
-    if row.task == "MT" and sum(m.role == "user" for m in turns) < 2:
+    if row.task == "MT" and users < 2:
         raise InputError(str(path), line, "turns", "task MT needs `turns` with at least 2 user turns")
 
 

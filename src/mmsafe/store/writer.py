@@ -9,6 +9,7 @@ of arriving and the loop never waits on the disk.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import queue
 import sqlite3
 import threading
@@ -81,9 +82,9 @@ class Writer:
                     break
             if rows and not self.error:
                 try:
-                    with self._conn:
-                        for sql, params in rows:
-                            self._conn.execute(sql, params)
+                    with self._conn:  # one transaction; each run of rows with the same statement in one call
+                        for sql, group in itertools.groupby(rows, key=lambda r: r[0]):
+                            self._conn.executemany(sql, [params for _, params in group])
                 except BaseException as exc:  # surfaced on the next put/flush/close
                     self.error = exc
             for ev in events:

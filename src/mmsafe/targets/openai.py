@@ -240,6 +240,8 @@ class OpenAITarget:
 async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:
     """The body and whether it was cut: never more than `cap` bytes are held, so a huge or
     endless reply costs bounded memory (the connection is dropped at the cut)."""
+    if resp.content_length is not None and resp.content_length <= cap:  # the common case: one read
+        return await resp.read(), False
     buf = bytearray()
     async for chunk in resp.content.iter_any():
         buf += chunk
