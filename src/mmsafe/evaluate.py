@@ -369,7 +369,11 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
             await j.start()
             loading.advance()
         lap("judge_load")
-        feed = JudgeFeed(store, judges, by_id, progress)
+        # judges read answers while a remote target is still answering; a model that runs on this
+        # machine gets the cores to itself (the embedding judge's torch threads beside llama.cpp's
+        # doubled the embedded run's generation time on 2 cores), and the judge stage follows it
+        overlap = not getattr(p.target, "computes_here", False)
+        feed = JudgeFeed(store, judges if overlap else [], by_id, progress)
         try:
             policy = RetryPolicy(max_attempts=opts.max_attempts)
             paced = PacedTarget(p.target, opts.max_rps) if opts.max_rps else p.target

@@ -211,6 +211,6 @@ def stable_hash(obj: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-@functools.lru_cache(maxsize=1 << 16)  # a key is asked for many times per generation on the hot path
+@functools.lru_cache(maxsize=8192)  # a key is asked for several times per generation, close together
 def generation_key(case_id: str, target: str, attack: str) -> str:
     return stable_hash([case_id, target, attack])

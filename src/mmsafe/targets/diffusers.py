@@ -54,6 +54,7 @@ class DiffusersTarget:
     """A local diffusers text-to-image / image-to-image pipeline; answers images."""
 
     max_concurrency = 1
+    computes_here = True  # the model runs on this machine: judges wait for it (see evaluate._stages)
     retries_help = False  # seeded: asking again gives the same picture
 
     def __init__(self, cfg: TargetConfig) -> None:

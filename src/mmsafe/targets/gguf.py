@@ -50,6 +50,8 @@ class GGUFTarget:
     """The gguf target: the same model name, note and defaults (128 new tokens, greedy, seed 0)
     whichever backend answers."""
 
+    computes_here = True  # the model runs on this machine's cores: judges wait for it (see evaluate._stages)
+
     def __init__(self, cfg: TargetConfig) -> None:
         from mmsafe.targets import gguf_server
 

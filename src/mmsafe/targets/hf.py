@@ -22,6 +22,7 @@ class HFTarget:
     """A local transformers vision-language (or text) chat model; answers text."""
 
     max_concurrency = 1
+    computes_here = True  # the model runs on this machine: judges wait for it (see evaluate._stages)
 
     def __init__(self, cfg: TargetConfig) -> None:
         require("the hf target", EXTRA, "torch", "transformers", "PIL")
