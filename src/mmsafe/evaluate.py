@@ -35,7 +35,7 @@ from mmsafe.errors import InputError, UsageError
 from mmsafe.store import Store
 from mmsafe.store.lock import LOCK_NAME, RunLock
 from mmsafe.store.sqlite import DB_NAME, folder_error
-from mmsafe.suites import resolve_suite
+from mmsafe.suites import file_suite, resolve_suite
 from mmsafe.targets import TargetConfig, targets
 from mmsafe.targets.base import DEFAULT_MAX_REPLY_BYTES
 
@@ -175,13 +175,18 @@ def file_hash(path: Path, flag: str) -> str:
 
 def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     images: dict[str, bytes] = {}
-    suite_label, cases = resolve_suite(opts.suite, images, opts.data)
+    own_file = file_suite(opts.suite) if opts.data is None else None
+    # a suite file is read only as far as --limit needs; its hash is the file's bytes (so --limit may
+    # grow or shrink over it), and each case a resumed run asks again is checked against the one
+    # recorded (Store.add_cases), which covers the images a row names
+    suite_label, cases = resolve_suite(opts.suite, images, opts.data, limit=opts.limit if own_file else None)
     if is_protocol(opts.suite):
         from mmsafe.suites import protocol as proto
 
         for w in proto.warnings:  # datasets of the suite not found under --data
             warn(f"skipped: {w}")
-    suite_sha = content_hash(cases)  # all cases: --limit may grow or shrink over the same suite
+    # all cases: --limit may grow or shrink over the same suite
+    suite_sha = file_hash(own_file, "--suite") if own_file else content_hash(cases)
     if whole_protocol(opts.suite):  # every suite the target's modality supports
         cases = supported(cases, opts.target, warn)
     every_case = cases
@@ -201,7 +206,8 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     )
     target = targets.get(opts.target, "--target")(cfg)
     predictions_sha = file_hash(Path(opts.predictions), "--predictions") if opts.predictions is not None else None
-    unknown = target.unmatched(every_case) if hasattr(target, "unmatched") else 0  # the replay target's rows
+    # the replay target's rows not in the suite (not known when --limit left the file's end unread)
+    unknown = target.unmatched(every_case) if hasattr(target, "unmatched") and not (own_file and opts.limit) else 0
     if unknown:
         warn(f"{unknown} prediction(s) in {opts.predictions} have an id that is not in the suite; they are ignored")
     judges = [build_judge(judge_registry.get(n, "--judge"), opts.judge_config)

@@ -58,9 +58,11 @@ class CaseRow(BaseModel):
         return (*head, *body)
 
 
-def load_cases(path: str | Path, dataset: str | None = None, images: dict[str, bytes] | None = None) -> list[Case]:
-    """Read and validate the whole file before anything runs; ids must be unique. Image bytes are
-    collected into `images` (hash -> bytes) for the run's blob store."""
+def load_cases(path: str | Path, dataset: str | None = None, images: dict[str, bytes] | None = None,
+               limit: int | None = None) -> list[Case]:
+    """Read and validate the whole file (with `limit`, its first `limit` cases: rows after them are
+    not parsed) before anything runs; ids must be unique. Image bytes are collected into `images`
+    (hash -> bytes) for the run's blob store."""
     path = Path(path)
     images = {} if images is None else images
     name = dataset or path.stem
@@ -84,16 +86,18 @@ def load_cases(path: str | Path, dataset: str | None = None, images: dict[str, b
             system = [{"role": "system", "parts": [{"text": row.system}]}] if row.system else []
             check_task(row, 1, path, line)
             cases.append(Case.model_validate({**fields, "turns": [*system, {"role": "user", "parts": [{"text": row.prompt}]}]}))
-            continue
-        turns = row.messages()
-        if turns[-1].role != "user":
-            raise InputError(str(path), line, "turns", "the last turn must be a user turn (the one the model answers)")
-        check_task(row, sum(m.role == "user" for m in turns), path, line)
-        pics = [image_part(path, line, ref, images, f) for f, ref in (("image", row.image), ("image_b", row.image_b))
-                if ref is not None]
-        if pics:
-            turns = with_images(turns, pics, first=row.task == "MT")
-        cases.append(Case(**{**fields, "turns": turns, "source": Source(**fields["source"])}))
+        else:
+            turns = row.messages()
+            if turns[-1].role != "user":
+                raise InputError(str(path), line, "turns", "the last turn must be a user turn (the one the model answers)")
+            check_task(row, sum(m.role == "user" for m in turns), path, line)
+            pics = [image_part(path, line, ref, images, f) for f, ref in (("image", row.image), ("image_b", row.image_b))
+                    if ref is not None]
+            if pics:
+                turns = with_images(turns, pics, first=row.task == "MT")
+            cases.append(Case(**{**fields, "turns": turns, "source": Source(**fields["source"])}))
+        if limit is not None and len(cases) >= limit:
+            break  # the rows after these are not read
     if not cases:
         raise InputError(str(path), None, None, "no cases in file")
     return cases

@@ -180,13 +180,24 @@ class Store:
         return json.loads(row[0]) if row else default
 
     def add_cases(self, cases: Iterable[Case]) -> int:
-        n = 0
+        """Record the run's cases in order. A case this run recorded before (a resumed run) must be
+        the same case: answers stored for it are reused, so a changed prompt, label or image (the
+        suite file's hash does not cover image files) is refused, naming the case, before anything
+        is asked."""
+        stored = dict(self._read.execute("SELECT id, body FROM cases"))
+        rows = []
+        for n, c in enumerate(cases, 1):
+            body = c.model_dump_json()
+            old = stored.get(c.id)
+            if old is not None and old != body and Case.model_validate_json(old) != c:
+                where = f" ({c.source.file} line {c.source.line})" if c.source and c.source.line else ""
+                raise UsageError(f"case {c.id!r}{where} differs from the one recorded in {self.path} (its text, "
+                                 "labels or an image it names changed): its stored answers would not be its "
+                                 "answers; use a new --out")
+            rows.append((c.id, n, body))
         with self._read:
-            for n, c in enumerate(cases, 1):
-                self._read.execute(
-                    "INSERT OR IGNORE INTO cases VALUES (?,?,?)", (c.id, n, c.model_dump_json())
-                )
-        return n
+            self._read.executemany("INSERT OR IGNORE INTO cases VALUES (?,?,?)", rows)
+        return len(rows)
 
     # -- reading -------------------------------------------------------------------------
     def cases(self, limit: int | None = None) -> Iterator[Case]:

@@ -24,10 +24,21 @@ for _name in ("protocol", "language/benchmark", "language/multilingual", "langua
     suites.lazy(_name, "mmsafe.suites.protocol:" + ("protocol" if _name == "protocol" else "suite_" + _name.replace("/", "_")))
 
 
-def resolve_suite(name: str, images: dict[str, bytes] | None = None, data: Path | None = None) -> tuple[str, list[Case]]:
-    """Return (suite label stored in the run spec, cases). A path loads the user's own file; the
-    bytes of the images its rows name are collected into `images` (hash -> bytes). A suite read
-    from data (`data_suite`, e.g. unisafe) gets `data` (--data) and the part after "NAME:"."""
+def file_suite(name: str) -> Path | None:
+    """The user's own suite file `--suite` names, or None for a registered suite."""
+    base = name.partition(":")[0]
+    if base in suites.names() or name in suites.names():
+        return None
+    path = Path(name)
+    return path if path.suffix.lower() in (".jsonl", ".ndjson", ".csv") or path.exists() else None
+
+
+def resolve_suite(name: str, images: dict[str, bytes] | None = None, data: Path | None = None,
+                  limit: int | None = None) -> tuple[str, list[Case]]:
+    """Return (suite label stored in the run spec, cases). A path loads the user's own file (with
+    `limit`, only its first `limit` cases are read); the bytes of the images its rows name are
+    collected into `images` (hash -> bytes). A suite read from data (`data_suite`, e.g. unisafe)
+    gets `data` (--data) and the part after "NAME:"."""
     images = {} if images is None else images
     base, colon, sub = name.partition(":")
     if base in suites.names():
@@ -44,6 +55,6 @@ def resolve_suite(name: str, images: dict[str, bytes] | None = None, data: Path 
     if path.suffix.lower() in (".jsonl", ".ndjson", ".csv") or path.exists():
         from mmsafe.data.cases import load_cases
 
-        return str(path.resolve()), load_cases(path, images=images)
+        return str(path.resolve()), load_cases(path, images=images, limit=limit)
     suites.get(name, "--suite")  # raises: unknown suite, with the choices
     raise AssertionError("unreachable")
