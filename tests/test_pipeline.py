@@ -40,10 +40,11 @@ def test_judges_catching_up_show_progress_to_the_end(tmp_path):
         store = Store.open(tmp_path / "run")
         store.add_cases(cases.values())
         rec = Recorder()
-        feed = JudgeFeed(store, [SlowJudge()], cases, rec)
-        for cid in cases:
-            feed.put(Generation(case_id=cid, target="t", output=(Part(text="a"),)))
-        feed.put(Generation(case_id="c0", target="t", error="boom"))  # errors are never judged nor counted
+        feed = JudgeFeed(store, [SlowJudge()], rec)
+        for cid, case in cases.items():
+            await feed.put(case, Generation(case_id=cid, target="t", output=(Part(text="a"),)))
+        # errors are never judged nor counted
+        await feed.put(cases["c0"], Generation(case_id="c0", target="t", error="boom"))
         await feed.finish()
         await store.flush()
         n = store.count("verdicts")
@@ -54,3 +55,57 @@ def test_judges_catching_up_show_progress_to_the_end(tmp_path):
     assert n == 40
     total, done = bars["judge:slow"]
     assert 0 < total <= 40 and done == total
+
+
+def test_a_judge_that_falls_behind_holds_generation_back(tmp_path):
+    """The feed never holds more than `max_waiting` replies per judge: a slow judge makes the
+    producer wait (memory stays flat), and every reply is still judged."""
+    cases = [Case(id=f"c{i}", turns=(Message.user("q"),)) for i in range(60)]
+
+    async def go():
+        store = Store.open(tmp_path / "run")
+        store.add_cases(cases)
+        feed = JudgeFeed(store, [SlowJudge()], max_waiting=8)
+        peak = 0
+        for c in cases:
+            await feed.put(c, Generation(case_id=c.id, target="t", output=(Part(text="a"),)))
+            peak = max(peak, feed._queues[0].qsize())
+        await feed.finish()
+        await store.flush()
+        n = store.count("verdicts")
+        store.close()
+        return peak, n
+
+    peak, n = asyncio.run(go())
+    assert n == 60
+    assert peak <= 8
+
+
+class BrokenJudge(SlowJudge):
+    name = "broken"
+
+    async def judge(self, items):
+        raise ValueError("judge model crashed")
+
+
+def test_a_judge_that_fails_stops_generation_instead_of_hanging(tmp_path):
+    cases = [Case(id=f"c{i}", turns=(Message.user("q"),)) for i in range(40)]
+
+    async def go():
+        store = Store.open(tmp_path / "run")
+        store.add_cases(cases)
+        feed = JudgeFeed(store, [BrokenJudge()], max_waiting=4)
+        try:
+            for c in cases:
+                await feed.put(c, Generation(case_id=c.id, target="t", output=(Part(text="a"),)))
+            await feed.finish()
+        finally:
+            feed.cancel()
+            store.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(go(), 10))
+    except ValueError as exc:
+        assert "crashed" in str(exc)
+    else:
+        raise AssertionError("the judge's failure was not raised")

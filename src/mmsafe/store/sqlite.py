@@ -114,6 +114,11 @@ class Store:
     def put_verdict(self, v: Verdict) -> None:
         self.writer.put("INSERT OR REPLACE INTO verdicts VALUES (?,?,?)", (v.generation_key, v.judge, v.model_dump_json()))
 
+    async def room(self) -> None:
+        """Wait while the writer is far behind (see Writer.room)."""
+        if self._writer is not None:
+            await self._writer.room()
+
     async def flush(self) -> None:
         if self._writer is not None:
             await self._writer.flush()
@@ -183,21 +188,37 @@ class Store:
         """Record the run's cases in order. A case this run recorded before (a resumed run) must be
         the same case: answers stored for it are reused, so a changed prompt, label or image (the
         suite file's hash does not cover image files) is refused, naming the case, before anything
-        is asked."""
-        stored = dict(self._read.execute("SELECT id, body FROM cases"))
-        rows = []
-        for n, c in enumerate(cases, 1):
-            body = c.model_dump_json()
-            old = stored.get(c.id)
-            if old is not None and old != body and Case.model_validate_json(old) != c:
-                where = f" ({c.source.file} line {c.source.line})" if c.source and c.source.line else ""
-                raise UsageError(f"case {c.id!r}{where} differs from the one recorded in {self.path} (its text, "
-                                 "labels or an image it names changed): its stored answers would not be its "
-                                 "answers; use a new --out")
-            rows.append((c.id, n, body))
-        with self._read:
-            self._read.executemany("INSERT OR IGNORE INTO cases VALUES (?,?,?)", rows)
-        return len(rows)
+        is asked. `cases` may be a CaseSpool: its cases are streamed, never held all at once."""
+        from mmsafe.data.spool import CaseSpool
+
+        bodies = cases.bodies() if isinstance(cases, CaseSpool) else ((c.id, c.model_dump_json()) for c in cases)
+        return self.add_bodies(bodies)
+
+    def add_bodies(self, bodies: Iterable[tuple[str, str]], chunk: int = 500) -> int:
+        """add_cases for (id, case JSON) pairs, a chunk at a time (memory does not grow with the suite)."""
+        fresh = self._read.execute("SELECT 1 FROM cases LIMIT 1").fetchone() is None
+        n = 0
+        with self._read:  # one transaction: a refused case leaves the recorded ones as they were
+            for part in _chunks(bodies, chunk):
+                if not fresh:
+                    marks = ",".join("?" * len(part))
+                    stored = dict(self._read.execute(f"SELECT id, body FROM cases WHERE id IN ({marks})",
+                                                     [i for i, _ in part]))
+                    for cid, body in part:
+                        old = stored.get(cid)
+                        if old is not None and old != body:
+                            self._check_same(old, Case.model_validate_json(body))
+                self._read.executemany("INSERT OR IGNORE INTO cases VALUES (?,?,?)",
+                                       [(cid, n + i, body) for i, (cid, body) in enumerate(part, 1)])
+                n += len(part)
+        return n
+
+    def _check_same(self, old: str, c: Case) -> None:
+        if Case.model_validate_json(old) != c:
+            where = f" ({c.source.file} line {c.source.line})" if c.source and c.source.line else ""
+            raise UsageError(f"case {c.id!r}{where} differs from the one recorded in {self.path} (its text, "
+                             "labels or an image it names changed): its stored answers would not be its "
+                             "answers; use a new --out")
 
     # -- reading -------------------------------------------------------------------------
     def cases(self, limit: int | None = None) -> Iterator[Case]:
@@ -335,6 +356,18 @@ class Store:
         for (body,) in self._read.execute("SELECT body FROM generations ORDER BY rowid"):
             yield Generation.model_validate_json(body)
 
+    def unjudged(self, judge: str, limit: int | None = None) -> Iterator[tuple[str, str]]:
+        """(case JSON, generation JSON) for each answered generation of the run's first `limit` cases
+        that this judge has no usable verdict on and that judges score (rule-scored cases apart), in
+        the order they were stored: what the judge stage reads, streamed."""
+        cur = self._read.execute(_unjudged("c.body, g.body", limit) + " ORDER BY g.rowid",
+                                 (*((limit,) if limit else ()), judge))
+        while rows := cur.fetchmany(256):
+            yield from rows
+
+    def count_unjudged(self, judge: str, limit: int | None = None) -> int:
+        return self._read.execute(_unjudged("COUNT(*)", limit), (*((limit,) if limit else ()), judge)).fetchone()[0]
+
     def judged_keys(self, judge: str) -> set[str]:
         """Generations this judge need not judge again (errored verdicts are retried, see count_judged)."""
         sql = "SELECT generation_key FROM verdicts WHERE judge=? AND json_extract(body, '$.error') IS NULL"
@@ -354,3 +387,23 @@ class Store:
             sql, args = sql + " WHERE judge=?", (judge,)
         for (body,) in self._read.execute(sql, args):
             yield Verdict.model_validate_json(body)
+
+
+def _unjudged(columns: str, limit: int | None) -> str:
+    """Answered, judge-scored generations of the first `limit` cases without a usable verdict from
+    the judge (the last parameter); an errored verdict is judged again, see count_judged."""
+    return ("SELECT " + columns + " FROM (SELECT id, body FROM cases ORDER BY seq" + (" LIMIT ?" if limit else "")
+            + ") c JOIN generations g ON g.case_id = c.id AND g.failed = 0 WHERE " + JUDGED
+            + " AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.generation_key = g.key AND v.judge = ?"
+            " AND json_extract(v.body, '$.error') IS NULL)")
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    part: list = []
+    for item in items:
+        part.append(item)
+        if len(part) >= size:
+            yield part
+            part = []
+    if part:
+        yield part

@@ -20,6 +20,7 @@ from typing import Any
 from mmsafe.errors import MmsafeError
 
 _STOP = object()
+MAX_BACKLOG = 4096  # rows waiting for the writer before the event loop waits for it (Writer.room)
 
 
 class StoreError(MmsafeError):
@@ -31,6 +32,7 @@ class Writer:
         self._conn, self._batch, self._interval = conn, batch, interval
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.error: BaseException | None = None
+        self._draining: asyncio.Future | None = None
         self._thread = threading.Thread(target=self._loop, name="mmsafe-store-writer", daemon=True)
         self._thread.start()
 
@@ -38,6 +40,15 @@ class Writer:
         if self.error:
             raise StoreError(f"cannot write to the run database: {self.error}") from self.error
         self._q.put((sql, params))
+
+    async def room(self, most: int = MAX_BACKLOG) -> None:
+        """Wait until the rows not yet committed are fewer than `most` (a writer behind the loop
+        would otherwise hold every answer of a long run in memory). One drain at a time."""
+        if self._q.qsize() < most:
+            return
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.ensure_future(self.flush())
+        await asyncio.shield(self._draining)
 
     def barrier(self) -> threading.Event:
         done = threading.Event()
