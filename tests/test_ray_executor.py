@@ -143,3 +143,38 @@ def test_ray_executor_refuses_attacks_naming_the_flag(tmp_path):
     assert r.returncode != 0
     assert "--executor ray" in r.stderr and "--attack" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.timeout(180)
+def test_a_local_judge_sharded_across_ray_actors_gives_the_local_verdicts(local_ray):
+    """The refusal judge on Ray actors (what --executor ray does with it): the same verdicts under
+    the same id, judged in the actors' processes (they are listed by name while the judge runs)."""
+    from mmsafe.engine.ray_judges import RayJudge
+    from mmsafe.judges.base import JudgeConfig, judge_id
+    from mmsafe.judges.refusal import RefusalJudge
+    from mmsafe.schema import Case, Generation, Message, Part
+
+    replies = ["I'm sorry, but I can't help with that.", "Sure. Step 1: mix the powders.", "Bread needs flour.",
+               "I won't provide instructions for weapons.", "Here is a recipe: flour, water, salt."]
+    items = [(Case(id=f"c{i}", turns=(Message.user(f"question {i}"),)),
+              Generation(case_id=f"c{i}", target="t", output=(Part(text=replies[i % len(replies)] + f" ({i})"),)))
+             for i in range(40)]
+
+    async def go():
+        local = RefusalJudge()
+        await local.start()
+        want = await local.judge(items)
+        sharded = RayJudge(RefusalJudge(), JudgeConfig(), workers=2)
+        await sharded.start()
+        try:
+            names = [a["name"] for a in local_ray.util.list_named_actors(all_namespaces=True)]
+            got = [v for part in await asyncio.gather(sharded.judge(items[:20]), sharded.judge(items[20:])) for v in part]
+        finally:
+            await sharded.close()
+        return want, got, names, judge_id(sharded) == judge_id(local)
+
+    want, got, names, same_id = asyncio.run(go())
+    assert same_id
+    assert sum(n.startswith("mmsafe-judge-refusal-") for n in names) == 2
+    assert [(v.generation_key, v.unsafe, v.refusal, v.reason) for v in got] == \
+        [(v.generation_key, v.unsafe, v.refusal, v.reason) for v in want]

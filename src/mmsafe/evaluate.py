@@ -380,7 +380,19 @@ async def _run(opts: RunOptions, p: Plan, progress, lap: Laps, warn=lambda msg: 
 
 
 async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, warn=lambda msg: None) -> None:
-    """Generate and judge: the part of a run that an interruption can cut short."""
+    """Generate and judge: the part of a run that an interruption can cut short. With --executor ray
+    the judges that compute locally are sharded across Ray actors too, for the whole run."""
+    if opts.executor != "ray":
+        return await _run_stages(store, opts, p, p.judges, progress, lap, warn)
+    from mmsafe.engine import executors, ray_judges
+
+    judges = ray_judges.sharded(p.judges, opts.judge_config, opts.ray_workers)
+    with executors.ray_session(executors.RayConfig(opts.ray_address, opts.ray_workers)):
+        await _run_stages(store, opts, p, judges, progress, lap, warn)
+
+
+async def _run_stages(store: Store, opts: RunOptions, p: Plan, judges: list[Any], progress, lap: Laps,
+                      warn=lambda msg: None) -> None:
     store.add_cases(p.cases)
     for data in p.images.values():
         store.blobs.put(data)
@@ -390,7 +402,6 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
     store.set_meta("note", p.target.note)
     label = p.spec.target_label
     lap("store")
-    judges = p.judges
     try:
         # judges load first (the embedding model loads while the target warms up) so they can
         # judge answers as they arrive

@@ -12,18 +12,20 @@ open the SQLite file, so the run folder may sit on the driver's local disk.
 Killing the driver loses only the batches in flight (the next run asks for what is missing).
 A worker that dies has the unanswered rest of its shard re-run once on a new worker; if that one
 dies too, the rest stays pending for the next `mmsafe run` (a warning says how many).
-Judges stay on the driver: they read the answers as the batches arrive (JudgeFeed), overlapping
-the generation, as in a local run.
+Judges read the answers as the batches arrive (JudgeFeed), overlapping the generation, as in a
+local run; the refusal and embedding judges are sharded across Ray actors too (ray_judges.py),
+the others judge on the driver.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib.util
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +66,32 @@ def check(executor: str, workers: int, attacks: Sequence[Any]) -> None:
                          "--executor local in this release")
     if importlib.util.find_spec("ray") is None:
         raise UsageError("--executor ray needs Ray: pip install 'mmsafe[ray]'")
+
+
+def init_ray(ray_cfg: RayConfig) -> bool:
+    """Join the cluster (--ray-address) or start a local instance, unless this process already
+    did; True when it was started here (the caller shuts it down). A local instance gets a CPU
+    per worker at least (a shard's actor is one event loop, mostly waiting)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    local = {} if ray_cfg.address else {"num_cpus": max(os.cpu_count() or 1, ray_cfg.workers)}
+    ray.init(address=ray_cfg.address, include_dashboard=False, log_to_driver=False, configure_logging=False, **local)
+    return True
+
+
+@contextlib.contextmanager
+def ray_session(ray_cfg: RayConfig) -> Iterator[None]:
+    """Ray for the whole run (judge actors start before generation and end after judging)."""
+    started = init_ray(ray_cfg)
+    try:
+        yield
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
 
 
 def key_env(cfg: TargetConfig) -> dict[str, str]:
@@ -214,12 +242,7 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
     stats.todo = len(todo)
     if not todo:
         return stats
-    started = not ray.is_initialized()
-    if started:  # an existing cluster (--ray-address), or a local instance for this run
-        # a local instance gets a CPU per worker at least (a worker is one event loop, mostly waiting)
-        local = {} if ray_cfg.address else {"num_cpus": max(os.cpu_count() or 1, ray_cfg.workers)}
-        ray.init(address=ray_cfg.address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, **local)
+    started = init_ray(ray_cfg)
     parts = shards(todo, ray_cfg.workers)
     each = max(1, concurrency // len(parts))
     rps = max_rps / len(parts) if max_rps else None

@@ -29,7 +29,9 @@ class JudgeFeed:
             asyncio.Queue(max(max_waiting, j.batch_size)) for j in judges]
         self._left = [0 for _ in judges]  # put but not yet judged
         self._bars: list = [None for _ in judges]
-        self._tasks = [asyncio.create_task(self._consume(i)) for i in range(len(judges))]
+        # one reader per judge, or one per batch it can judge at once (a judge sharded across Ray actors)
+        self._tasks = [[asyncio.create_task(self._consume(i)) for _ in range(max(1, getattr(j, "feed_consumers", 1)))]
+                       for i, j in enumerate(judges)]
 
     async def put(self, case: Case, gen: Generation) -> None:
         """Hand one stored answer to every judge; waits while a judge has MAX_WAITING waiting."""
@@ -39,15 +41,16 @@ class JudgeFeed:
                 await self._put(i, (case, gen))
 
     async def _put(self, i: int, item) -> None:
-        q, task = self._queues[i], self._tasks[i]
+        q, tasks = self._queues[i], self._tasks[i]
         if not q.full():
             q.put_nowait(item)
             return
         putter = asyncio.ensure_future(q.put(item))  # wait for room, or for the judge to fail
-        done, _ = await asyncio.wait({putter, task}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({putter, *tasks}, return_when=asyncio.FIRST_COMPLETED)
         if putter not in done:
             putter.cancel()
-            task.result()  # the judge's error
+            for t in done:
+                t.result()  # the judge's error
             raise RuntimeError(f"judge {judge_id(self._judges[i])} stopped reading")
 
     async def _consume(self, i: int) -> None:
@@ -78,9 +81,11 @@ class JudgeFeed:
             if self._left[i]:
                 self._bars[i] = self._progress.stage(f"judge:{judge_id(self._judges[i])}", self._left[i])
         for i in range(len(self._queues)):
-            await self._put(i, _END)
-        await asyncio.gather(*self._tasks)
+            for _ in self._tasks[i]:  # one end mark per reader
+                await self._put(i, _END)
+        await asyncio.gather(*(t for tasks in self._tasks for t in tasks))
 
     def cancel(self) -> None:
-        for t in self._tasks:
-            t.cancel()
+        for tasks in self._tasks:
+            for t in tasks:
+                t.cancel()
