@@ -171,9 +171,9 @@ def test_many_requests_in_flight(judge_server):
     async def feed():  # judging while generating: answers arriving at once are judged together
         await judge.start()
         try:
-            f = JudgeFeed(sink, [judge], {c.id: c for c, _ in items})
-            for _, g in items:
-                f.put(g)
+            f = JudgeFeed(sink, [judge])
+            for c, g in items:
+                await f.put(c, g)
             await f.finish()
         finally:
             await judge.close()

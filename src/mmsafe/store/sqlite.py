@@ -14,7 +14,7 @@ from mmsafe.errors import UsageError
 from mmsafe.redact import redact
 from mmsafe.metrics.rates import Outcome
 from mmsafe.metrics.unisafe import UnisafeRow
-from mmsafe.schema import CONTENT_FIELDS, RULE_SCORINGS, Case, Generation, RunSpec, Verdict, spec_diff
+from mmsafe.schema import CONTENT_FIELDS, RULE_SCORINGS, UNISAFE_TASKS, Case, Generation, RunSpec, Verdict, spec_diff
 from mmsafe.store.blobs import BlobStore
 from mmsafe.store.writer import Writer
 
@@ -276,7 +276,7 @@ class Store:
           FROM (SELECT id, seq, body FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """) c
           LEFT JOIN generations g ON g.case_id = c.id AND g.attack = 'none'
           LEFT JOIN verdicts v ON v.generation_key = g.key AND v.judge = ?
-          WHERE json_extract(c.body, '$.metadata.mode') IS NULL
+          WHERE json_extract(c.body, '$.metadata.mode') IS NULL AND json_extract(c.body, '$.task') IN (""" + ",".join(f"'{t}'" for t in sorted(UNISAFE_TASKS)) + """)
           ORDER BY c.seq"""  # protocol suites' image cases (t2i) have their own metrics, not UniSAFE's
         args = (Case.model_fields["category"].default, *((limit,) if limit else ()), judge)
         for (task, cat, sub, tid, generated, ok, judged, unsafe, refusal, risk, score, risk_mean,
