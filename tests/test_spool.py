@@ -110,3 +110,23 @@ def test_the_judge_stage_streams_what_is_left_from_the_store(tmp_path):
     assert done == 19 and n == 19  # 20 cases, one failed
     assert left20 == 0 and left_all == 10
     assert again == 0
+
+
+def test_the_event_loop_waits_for_a_writer_that_is_far_behind(tmp_path):
+    """Store.room(): with `most` rows or more waiting, the caller waits until at most half remain;
+    the rows are all written."""
+    store = Store.open(tmp_path / "run")
+
+    async def go():
+        for i in range(3000):
+            store.put_generation(Generation(case_id=f"c{i}", target="t", output=(Part(text="a"),)))
+        await store.writer.room(most=100)
+        left = store.writer._q.qsize()
+        await store.flush()
+        return left
+
+    try:
+        assert asyncio.run(go()) <= 50
+        assert store.count("generations") == 3000
+    finally:
+        store.close()

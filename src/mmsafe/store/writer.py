@@ -42,13 +42,20 @@ class Writer:
         self._q.put((sql, params))
 
     async def room(self, most: int = MAX_BACKLOG) -> None:
-        """Wait until the rows not yet committed are fewer than `most` (a writer behind the loop
-        would otherwise hold every answer of a long run in memory). One drain at a time."""
+        """With `most` rows or more not yet committed, wait until the writer is down to half of that
+        (a writer behind the loop would otherwise hold every answer of a long run in memory). The
+        loop goes on as soon as there is room, rather than waiting for everything to be written."""
         if self._q.qsize() < most:
             return
         if self._draining is None or self._draining.done():
-            self._draining = asyncio.ensure_future(self.flush())
+            self._draining = asyncio.ensure_future(self._drain(most // 2))
         await asyncio.shield(self._draining)
+
+    async def _drain(self, low: int) -> None:
+        while self._q.qsize() > low and self._thread.is_alive() and not self.error:
+            await asyncio.sleep(0.002)
+        if self.error:
+            raise StoreError(f"cannot write to the run database: {self.error}") from self.error
 
     def barrier(self) -> threading.Event:
         done = threading.Event()
