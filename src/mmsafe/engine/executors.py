@@ -231,7 +231,8 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
                    concurrency: int, ray_cfg: RayConfig, policy: RetryPolicy | None = None, progress=None,
                    feed=None, max_bytes: int | None = DEFAULT_MAX_REPLY_BYTES, max_rps: float | None = None,
                    warn=lambda msg: None) -> runner.StageStats:
-    """The generate stage across Ray workers; the same records as `runner.generate` reach the store."""
+    """The generate stage across Ray workers (within ray_session); the same records as `runner.generate`
+    reach the store."""
     import ray
 
     policy = policy or RetryPolicy()
@@ -242,7 +243,6 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
     stats.todo = len(todo)
     if not todo:
         return stats
-    started = init_ray(ray_cfg)
     parts = shards(todo, ray_cfg.workers)
     each = max(1, concurrency // len(parts))
     rps = max_rps / len(parts) if max_rps else None
@@ -309,6 +309,4 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
             except Exception:  # already gone
                 pass
         await store.flush()
-        if started:
-            ray.shutdown()
     return stats

@@ -117,13 +117,15 @@ def work(cases: Iterable[Case], label: str, attacks: Sequence[Attack], done: set
                 yield c, a
 
 
-def count_work(cases: Iterable[Case], label: str, attacks: Sequence[Attack], done: set[str]) -> int:
-    """How many pairs `work` will yield. Without attacks only the ids are read (a CaseSpool gives
-    them without building the cases)."""
+def count_work(cases: Iterable[Case], label: str, attacks: Sequence[Attack], done: set[str],
+               not_applicable: dict[str, int]) -> int:
+    """How many pairs `work` will yield; the cases an attack does not apply to are counted into
+    `not_applicable` here. Without attacks only the ids are read (a CaseSpool gives them without
+    building the cases)."""
     if not attacks:
         ids = cases.ids() if isinstance(cases, CaseSpool) else (c.id for c in cases)
         return sum(generation_key(i, label, "none") not in done for i in ids)
-    return sum(1 for _ in work(cases, label, attacks, done, {}))
+    return sum(1 for _ in work(cases, label, attacks, done, not_applicable))
 
 
 async def generate(
@@ -146,10 +148,8 @@ async def generate(
     progress = progress or NullProgress()
     done = store.done_keys()
     stats = StageStats(skipped=len(done))
-    stats.todo = count_work(cases, label, attacks, done)
+    stats.todo = count_work(cases, label, attacks, done, stats.not_applicable)
     if not stats.todo:
-        for _ in work(cases, label, attacks, done, stats.not_applicable):  # counts what did not apply
-            pass
         return stats
     width = max(1, min(concurrency, target.max_concurrency or concurrency, stats.todo))
     room = connection_room()
@@ -157,7 +157,7 @@ async def generate(
         warn(f"--concurrency {width} lowered to {room}: the process may open only "
              f"{open_file_limit()} files (ulimit -n); raise the limit for more in flight")
         width = room
-    pending = work(cases, label, attacks, done, stats.not_applicable)  # read as workers take them
+    pending = work(cases, label, attacks, done, {})  # read as workers take them (counted above)
     bar = progress.stage("generate", stats.todo)
 
     async def worker() -> None:

@@ -368,11 +368,6 @@ class Store:
     def count_unjudged(self, judge: str, limit: int | None = None) -> int:
         return self._read.execute(_unjudged("COUNT(*)", limit), (*((limit,) if limit else ()), judge)).fetchone()[0]
 
-    def judged_keys(self, judge: str) -> set[str]:
-        """Generations this judge need not judge again (errored verdicts are retried, see count_judged)."""
-        sql = "SELECT generation_key FROM verdicts WHERE judge=? AND json_extract(body, '$.error') IS NULL"
-        return {k for (k,) in self._read.execute(sql, (judge,))}
-
     def verdict_raws(self, judge: str, limit: int | None = None) -> list[dict]:
         """The `raw` field of this judge's verdicts on the run's first `limit` cases (juries keep votes there)."""
         sql = """SELECT json_extract(v.body, '$.raw') FROM (SELECT id FROM cases ORDER BY seq""" + (
