@@ -6,7 +6,7 @@ Starts the stub with latency L, writes N prompts (as scripts/bench.py does), rec
 the share of samples per thread and the functions with the most samples: inclusive (the function
 and what it calls) and self (the function's own lines). Needs py-spy (`pip install py-spy`).
 
-Usage: scripts/profile_run.py [--n 20000] [--latency-ms 0] [--conc 100] [--rate 200] [--top 40] [--echo]
+Usage: scripts/profile_run.py [--n 20000] [--latency-ms 0] [--conc 100] [--rate 200] [--top 40] [--echo] [--callees 'FUNC (file.py)']
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def frame_name(frame: str) -> str:
     return f"{name} ({where.split(':')[0].rsplit('/', 1)[-1]})" if where else frame
 
 
-def summarize(raw: Path, top: int) -> None:
+def summarize(raw: Path, top: int, callees: str | None = None) -> None:
+    children: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
     threads: collections.Counter[str] = collections.Counter()
@@ -44,12 +45,19 @@ def summarize(raw: Path, top: int) -> None:
         threads["event loop (main thread)" if frames[0].startswith("_run_module_as_main") else
                 "other threads (store writer, judges, progress)"] += n
         own[frame_name(frames[-1])] += n
-        for f in {frame_name(f) for f in frames}:
+        names = [frame_name(f) for f in frames]
+        for f in set(names):
             inclusive[f] += n
+        if callees in names:  # what the function's own time and its callees' add up to
+            i = len(names) - 1 - names[::-1].index(callees)
+            children[names[i + 1] if i + 1 < len(names) else "(self)"] += n
     if not total:
         sys.exit("py-spy recorded no samples")
     print(f"samples: {total}")
-    for title, counter in (("threads", threads), ("inclusive", inclusive), ("self", own)):
+    shown = [("threads", threads), ("inclusive", inclusive), ("self", own)]
+    if callees:
+        shown.append((f"callees of {callees}", children))
+    for title, counter in shown:
         print(f"== {title}")
         for name, n in counter.most_common(top):
             print(f"{n:7d} {n / total:6.1%}  {name}")
@@ -63,6 +71,8 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--echo", action="store_true", help="the stub's answers repeat the prompt: distinct replies")
+    ap.add_argument("--callees", help="also split this function's samples by its direct callees, "
+                    "e.g. '_one (runner.py)'")
     a = ap.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
@@ -81,7 +91,7 @@ def main() -> None:
             stop_stub(stub)
         if proc.returncode != 0 or not raw.exists():
             sys.exit(f"the profiled run failed:\n{proc.stderr[-2000:]}")
-        summarize(raw, a.top)
+        summarize(raw, a.top, a.callees)
 
 
 if __name__ == "__main__":

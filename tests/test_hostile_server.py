@@ -121,7 +121,8 @@ def test_a_reply_that_cannot_be_a_record_is_that_cases_error():
             return Reply.text("ok", prompt_tokens="many")  # type: ignore[arg-type]
 
     case = Case(id="c1", turns=(Message.user("hi"),))
-    gen = asyncio.run(_one(Odd(), "odd:m", case, RetryPolicy(max_attempts=1), 1 << 20))
+    gen, body = asyncio.run(_one(Odd(), "odd:m", case, RetryPolicy(max_attempts=1), 1 << 20))
+    assert json.loads(body)["error"] == gen.error
     assert gen.error and gen.error.startswith("reply could not be stored") and gen.output == ()
 
 

@@ -41,7 +41,7 @@ def _answer(server, blobs: BlobStore, cases: list[Case], **cfg) -> list[Generati
     async def go():
         await target.start()
         try:
-            return [await _one(target, "openai:chat-m", c, policy, None) for c in cases]
+            return [(await _one(target, "openai:chat-m", c, policy, None))[0] for c in cases]
         finally:
             await target.close()
 

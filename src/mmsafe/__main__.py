@@ -1,3 +1,4 @@
 from mmsafe.cli import main
 
-main()
+if __name__ == "__main__":  # a spawned judge process imports this module too (as __mp_main__): it must not run
+    main()

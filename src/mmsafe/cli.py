@@ -34,6 +34,26 @@ class Finite(click.FloatRange):
         return v
 
 
+class WorkersOrAuto(click.ParamType):
+    """`auto` (None) or a count of processes, 0 to 256."""
+
+    name = "auto|N"
+
+    def convert(self, value, param, ctx):
+        if value is None or value == "auto":
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            n = value
+        else:
+            try:
+                n = int(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is neither auto nor a whole number", param, ctx)
+        if not 0 <= n <= 256:
+            self.fail(f"{n} is not in 0..256", param, ctx)
+        return n
+
+
 class Terminated(Exception):
     """SIGTERM arrived: the run was cancelled like a Ctrl-C."""
 
@@ -144,6 +164,9 @@ def main() -> None:
               help="Ray cluster to use with --executor ray, e.g. ray://head:10001 or auto [start a local instance].")
 @click.option("--ray-workers", type=click.IntRange(min=1, max=1000), default=2, show_default=True, metavar="N",
               help="Ray workers (shards) for --executor ray; each gets --concurrency/N requests in flight.")
+@click.option("--judge-workers", type=WorkersOrAuto(), default="auto", show_default=True, metavar="auto|N",
+              help="Processes for each CPU-bound local judge (refusal, embedding) while a remote target answers: "
+                   "auto moves a judge to one process once it proves slow; 0 judges in this process.")
 @judge_options
 def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout, max_attempts, extra_params,
         judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params, calibrate,

@@ -82,6 +82,7 @@ class RunOptions:
     executor: str = "local"  # --executor: local, or ray (the generate stage sharded across Ray workers)
     ray_address: str | None = None  # --ray-address: an existing cluster (default: a local instance)
     ray_workers: int = 2  # --ray-workers
+    judge_workers: int | None = None  # --judge-workers: processes per CPU-bound local judge (None: auto, 0: none)
 
 
 def default_judges(warn, cases: Iterable[Case] = ()) -> tuple[str, ...]:
@@ -383,7 +384,12 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
     """Generate and judge: the part of a run that an interruption can cut short. With --executor ray
     the judges that compute locally are sharded across Ray actors too, for the whole run."""
     if opts.executor != "ray":
-        return await _run_stages(store, opts, p, p.judges, progress, lap, warn)
+        judges = p.judges
+        if not getattr(p.target, "computes_here", False):  # judging overlaps generation: off the event loop's GIL
+            from mmsafe.engine.judge_process import offloaded
+
+            judges = offloaded(p.judges, opts.judge_config, opts.judge_workers)
+        return await _run_stages(store, opts, p, judges, progress, lap, warn)
     from mmsafe.engine import executors, ray_judges
 
     judges = ray_judges.sharded(p.judges, opts.judge_config, opts.ray_workers)
@@ -446,6 +452,8 @@ async def _run_stages(store: Store, opts: RunOptions, p: Plan, judges: list[Any]
     finally:
         for j in judges:
             await j.close()
+    moved = {judge_id(j): j.workers for j in judges if getattr(j, "in_process", True) is False}
+    store.set_meta("judge_processes", {**(store.meta("judge_processes", {}) or {}), **moved})
     store.set_meta("judges", list(p.judge_names))
     store.set_meta("timings", lap.times)
 
@@ -516,6 +524,7 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
         "note": store.meta("note", ""),
         "primary_judge": names[0] if names else None,
         "timings_s": store.meta("timings", {}),
+        "judge_processes": store.meta("judge_processes", {}) or {},  # judges that ran in processes: how many
         "invocations": invocations,
         "counts": {"cases": n_cases, "generations": n_gens, "answered": answered, "errors": n_gens - answered,
                    **_attacked_counts(store, spec.limit, attacked)},

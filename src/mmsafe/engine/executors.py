@@ -138,8 +138,8 @@ class ShardSink:
     def done_keys(self) -> set[str]:
         return set()
 
-    def put_generation(self, g: Generation) -> None:
-        self.records.append(g.model_dump_json())
+    def put_generation(self, g: Generation, body: str | None = None) -> None:
+        self.records.append(body or g.model_dump_json())
         if len(self.records) >= self._batch:
             self.full.set()
 
@@ -258,7 +258,7 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
             warn(msg)
         for body in out["records"]:
             gen = Generation.model_validate_json(body)
-            store.put_generation(gen)
+            store.put_generation(gen, body)
             if feed is not None:
                 await feed.put(cases[gen.case_id], gen)
             got.add(gen.case_id)

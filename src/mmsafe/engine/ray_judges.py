@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from mmsafe.judges.base import Item, JudgeConfig, judge_id
-from mmsafe.schema import Case, Generation, Verdict
+from mmsafe.judges.base import Item, JudgeConfig, items_to_wire, judge_id, judge_wire, verdicts_from_wire
+from mmsafe.schema import Verdict
 
 SHARDED = frozenset({"refusal", "embedding"})
 NAME_PREFIX = "mmsafe-judge-"
@@ -60,10 +60,10 @@ class RayJudge:
         assert self._idle is not None, "start() first"
         actor = await self._idle.get()
         try:
-            out = await actor.judge.remote([(c.model_dump_json(), g.model_dump_json()) for c, g in items])
+            out = await actor.judge.remote(items_to_wire(items))
         finally:
             self._idle.put_nowait(actor)
-        return [Verdict.model_validate_json(v) for v in out]
+        return verdicts_from_wire(out)
 
     async def close(self) -> None:
         import ray
@@ -99,8 +99,7 @@ def _judge_actor_class(ray):
                 return judge_id(self.judge_)
 
             async def judge(self, items: list[tuple[str, str]]) -> list[str]:
-                batch = [(Case.model_validate_json(c), Generation.model_validate_json(g)) for c, g in items]
-                return [v.model_dump_json() for v in await self.judge_.judge(batch)]
+                return await judge_wire(self.judge_, items)
 
         _actor_cls = JudgeWorker
     return _actor_cls

@@ -66,13 +66,14 @@ def tidy(reply: Reply, max_bytes: int | None) -> Reply:
 
 
 def storable(build: Callable[[], Generation], case_id: str, target: str, latency_s: float, attempts: int,
-             attack: str = "none") -> Generation:
-    """The generation `build()` makes, if it fits the record and serializes; else the same case as
-    an error that says why (a reply that cannot be stored never stops the run)."""
+             attack: str = "none") -> tuple[Generation, str]:
+    """The generation `build()` makes and its JSON (what the store writes, made once), if it fits
+    the record and serializes; else the same case as an error that says why (a reply that cannot be
+    stored never stops the run)."""
     try:
         gen = build()
-        gen.model_dump_json()
-        return gen
+        return gen, gen.model_dump_json()
     except Exception as exc:  # noqa: BLE001 - any reason a reply cannot be stored is that case's error
-        return Generation(case_id=case_id, target=target, attack=attack, latency_s=latency_s, attempts=attempts,
-                          error=f"reply could not be stored: {type(exc).__name__}: {clean_text(str(exc))[:200]}")
+        gen = Generation(case_id=case_id, target=target, attack=attack, latency_s=latency_s, attempts=attempts,
+                         error=f"reply could not be stored: {type(exc).__name__}: {clean_text(str(exc))[:200]}")
+        return gen, gen.model_dump_json()

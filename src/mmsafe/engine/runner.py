@@ -35,9 +35,10 @@ class StageStats:
 
 
 async def _one(target: Target, label: str, case: Case, policy: RetryPolicy, max_bytes: int | None,
-               attack: Attack | None = None) -> Generation | None:
-    """Ask the target for one case, plainly or under `attack`; None when the attack turns out not to
-    apply to this case (counted by the caller, never stored)."""
+               attack: Attack | None = None) -> tuple[Generation, str] | None:
+    """Ask the target for one case, plainly or under `attack`: the generation and its JSON for the
+    store; None when the attack turns out not to apply to this case (counted by the caller, never
+    stored)."""
     start = time.perf_counter()
     attempts, outcome, error = 1, None, None
     name = attack.label if attack is not None else "none"
@@ -59,8 +60,9 @@ async def _one(target: Target, label: str, case: Case, policy: RetryPolicy, max_
         error = f"{type(exc).__name__}: {exc}"
     latency = round(time.perf_counter() - start, 4)
     if outcome is None:
-        return Generation(case_id=case.id, target=label, attack=name, error=clean_text(error or "failed")[:2000],
-                          latency_s=latency, attempts=attempts, metadata=meta)
+        failed = Generation(case_id=case.id, target=label, attack=name, error=clean_text(error or "failed")[:2000],
+                            latency_s=latency, attempts=attempts, metadata=meta)
+        return failed, failed.model_dump_json()
     reply = outcome.reply
     return storable(lambda: Generation(
         case_id=case.id,
@@ -108,12 +110,12 @@ def work(cases: Iterable[Case], label: str, attacks: Sequence[Attack], done: set
     attack), yielded as they are needed; an attack that does not apply to a case's modality is
     counted, not asked."""
     for c in cases:
-        if generation_key(c.id, label, "none") not in done:
+        if not done or generation_key(c.id, label, "none") not in done:  # a fresh run has no keys to look up
             yield c, None
         for a in attacks:
             if a.applies(c) is not None:
                 not_applicable[a.label] = not_applicable.get(a.label, 0) + 1
-            elif generation_key(c.id, label, a.label) not in done:
+            elif not done or generation_key(c.id, label, a.label) not in done:
                 yield c, a
 
 
@@ -123,6 +125,8 @@ def count_work(cases: Iterable[Case], label: str, attacks: Sequence[Attack], don
     `not_applicable` here. Without attacks only the ids are read (a CaseSpool gives them without
     building the cases)."""
     if not attacks:
+        if not done:
+            return len(cases) if isinstance(cases, (CaseSpool, list, tuple)) else sum(1 for _ in cases)
         ids = cases.ids() if isinstance(cases, CaseSpool) else (c.id for c in cases)
         return sum(generation_key(i, label, "none") not in done for i in ids)
     return sum(1 for _ in work(cases, label, attacks, done, not_applicable))
@@ -162,12 +166,13 @@ async def generate(
 
     async def worker() -> None:
         for case, attack in pending:  # one shared iterator: each pair is taken by exactly one worker
-            gen = await _one(target, label, case, policy, max_bytes, attack)
-            if gen is None:  # the attack found at transform time that it cannot be used here
+            got = await _one(target, label, case, policy, max_bytes, attack)
+            if got is None:  # the attack found at transform time that it cannot be used here
                 name = attack.label if attack is not None else "none"
                 stats.not_applicable[name] = stats.not_applicable.get(name, 0) + 1
             else:
-                store.put_generation(gen)
+                gen, body = got
+                store.put_generation(gen, body)
                 if feed is not None:
                     await feed.put(case, gen)
                 await store.room()  # the store's writer keeps up, or generation waits for it

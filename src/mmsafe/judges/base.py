@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from mmsafe.schema import Case, Generation, Verdict, stable_hash
@@ -94,6 +94,39 @@ def as_judged(case: Case, gen: Generation) -> Case:
     attack's rewriting of it), in the language the reply came in when an attack translated it."""
     lang = gen.metadata.get("language") if gen.metadata else None
     return case.model_copy(update={"language": lang}) if isinstance(lang, str) and lang != case.language else case
+
+
+async def in_thread(judge: Any, fn: Callable[..., R], *args: Any) -> R:
+    """fn(*args) on a worker thread, off the event loop; the CPU time that thread spends is added to
+    `judge.cpu_s` (what judging takes from the GIL: judge_process moves a judge whose replies cost
+    much of it to a process of its own)."""
+    import asyncio
+    import time
+
+    def timed() -> R:
+        began = time.thread_time()
+        try:
+            return fn(*args)
+        finally:
+            judge.cpu_s = getattr(judge, "cpu_s", 0.0) + time.thread_time() - began
+
+    return await asyncio.to_thread(timed)
+
+
+def items_to_wire(items: list[Item]) -> list[tuple[str, str]]:
+    """A batch as (case JSON, generation JSON) pairs: how it crosses to a judge in another process
+    (judge_process) or on another machine (ray_judges)."""
+    return [(c.model_dump_json(), g.model_dump_json()) for c, g in items]
+
+
+async def judge_wire(judge: Any, wire: list[tuple[str, str]]) -> list[str]:
+    """The far side of items_to_wire: the judge's verdicts on the batch, as JSON."""
+    batch = [(Case.model_validate_json(c), Generation.model_validate_json(g)) for c, g in wire]
+    return [v.model_dump_json() for v in await judge.judge(batch)]
+
+
+def verdicts_from_wire(out: list[str]) -> list[Verdict]:
+    return [Verdict.model_validate_json(v) for v in out]
 
 
 async def judge_items(judge: Any, items: list[Item]) -> list[Verdict]:

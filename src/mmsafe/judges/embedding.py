@@ -14,7 +14,7 @@ from typing import Any
 
 from mmsafe.errors import MissingDependency
 from mmsafe.judges import textmodel
-from mmsafe.judges.base import Item
+from mmsafe.judges.base import Item, in_thread
 from mmsafe.judges.refusal import plain_block, refusal_verdicts
 from mmsafe.schema import Verdict
 
@@ -96,6 +96,7 @@ class EmbeddingJudge:
     name = "embedding"
     batch_size = 64
     concurrency = 1
+    cpu_s = 0.0  # CPU its worker thread spent judging (judges.base.in_thread)
     model_version = property(lambda self: textmodel.data_digest())  # what its trained models learned from
     threshold = 0.5
 
@@ -111,7 +112,7 @@ class EmbeddingJudge:
     async def judge(self, items: list[Item]) -> list[Verdict]:
         assert self._model is not None, "start() first"
         model = self._model
-        return await asyncio.to_thread(self._judge, model, items)
+        return await in_thread(self, self._judge, model, items)
 
     def _judge(self, model: EmbeddingClassifier, items: list[Item]) -> list[Verdict]:
         refusals = refusal_verdicts(items, self.name, model.text)

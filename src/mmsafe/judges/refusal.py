@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
-from mmsafe.judges.base import Item
+from mmsafe.judges.base import Item, in_thread
 from mmsafe.judges.refusal_patterns import detect_refusal
 from mmsafe.judges import textmodel
 from mmsafe.judges.textmodel import TextModels, load_models
@@ -150,6 +150,7 @@ class RefusalJudge:
     name = "refusal"
     batch_size = 512
     concurrency = 1
+    cpu_s = 0.0  # CPU its worker thread spent judging (judges.base.in_thread)
     model_version = property(lambda self: textmodel.data_digest())  # what its trained models learned from
 
     def __init__(self) -> None:
@@ -164,4 +165,4 @@ class RefusalJudge:
 
     async def judge(self, items: list[Item]) -> list[Verdict]:
         # regex and model work on a worker thread: the event loop stays free for what is in flight
-        return await asyncio.to_thread(refusal_verdicts, items, self.name, self._text, True, self._memo)
+        return await in_thread(self, refusal_verdicts, items, self.name, self._text, True, self._memo)

@@ -105,10 +105,11 @@ class Store:
             self._writer = Writer(_connect(self.path))
         return self._writer
 
-    def put_generation(self, g: Generation) -> None:
+    def put_generation(self, g: Generation, body: str | None = None) -> None:
+        """Queue one generation for writing; `body` is its JSON when the caller has made it already."""
         self.writer.put(
             "INSERT OR REPLACE INTO generations VALUES (?,?,?,?,?,?)",
-            (g.key, g.case_id, g.target, g.attack, int(g.error is not None), g.model_dump_json()),
+            (g.key, g.case_id, g.target, g.attack, int(g.error is not None), body or g.model_dump_json()),
         )
 
     def put_verdict(self, v: Verdict) -> None:
