@@ -14,6 +14,7 @@ has several turns. The stub must then have served exactly the requests the run d
 and the ceiling is run for that many requests.
 
 Usage: scripts/bench.py [--n 2000] [--latency-ms 50] [--conc 100] [--repeats 3] [--ceiling] [--attacks all]
+       [--echo] [--judge-workers auto|N]
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def write_suite(suite: Path, n: int) -> None:
                                  "label": "unsafe" if i % 2 else "benign"}) + "\n")
 
 
-def once(n: int, latency_ms: float, conc: int, work: Path, attacks: str | None = None, echo: bool = False) -> dict:
+def once(n: int, latency_ms: float, conc: int, work: Path, attacks: str | None = None, echo: bool = False,
+         judge_workers: str | None = None) -> dict:
     suite = work / "suite.jsonl"
     write_suite(suite, n)
     out = Path(tempfile.mkdtemp(dir=work))
@@ -90,7 +92,8 @@ def once(n: int, latency_ms: float, conc: int, work: Path, attacks: str | None =
         proc = subprocess.run(
             [sys.executable, "-m", "mmsafe", "run", "--target", "openai", "--model", "stub-model",
              "--base-url", f"http://127.0.0.1:{port}/v1", "--suite", str(suite), "--judge", "refusal",
-             "--concurrency", str(conc), "--out", str(out), "--json", *attack_flags(attacks)],
+             "--concurrency", str(conc), "--out", str(out), "--json", *attack_flags(attacks),
+             *(["--judge-workers", judge_workers] if judge_workers is not None else [])],
             capture_output=True, text=True, env={**os.environ, "OPENAI_API_KEY": "x"},
         )
         wall = time.perf_counter() - t0
@@ -123,11 +126,12 @@ def main() -> None:
     ap.add_argument("--ceiling", action="store_true", help="also run the bare aiohttp loop for the same N, L, C")
     ap.add_argument("--attacks", default=None, help="'all', or attack names separated by commas")
     ap.add_argument("--echo", action="store_true", help="the stub's answers repeat the prompt: distinct replies to judge")
+    ap.add_argument("--judge-workers", default=None, help="passed to mmsafe run (auto|N; default: mmsafe's, auto)")
     a = ap.parse_args()
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(a.repeats):
-            r = once(a.n, a.latency_ms, a.conc, Path(tmp), a.attacks, a.echo)
+            r = once(a.n, a.latency_ms, a.conc, Path(tmp), a.attacks, a.echo, a.judge_workers)
             if r["served"] != r["requests"] or r["answered"] != a.n or r["attacked_errors"]:
                 sys.exit(f"stub served {r['served']}, the run records {r['requests']} requests; mmsafe answered "
                          f"{r['answered']} of {a.n} plain cases; {r['attacked_errors']} attacked errors")
@@ -142,6 +146,7 @@ def main() -> None:
             f"peak_rss_mb={max(r['peak_rss_mb'] for r in runs):.0f} cpu_s={statistics.median(r['cpu_s'] for r in runs):.2f} "
             f"cpu_ms_per_case={1000 * statistics.median(r['cpu_s'] for r in runs) / a.n:.2f} served={requests} "
             f"generations={runs[0]['generations']} attacks={a.attacks or 'none'} echo={int(a.echo)} "
+            f"judge_workers={a.judge_workers or 'auto'} "
             f"ms_per_request={1000 * wall / requests:.3f} "
             f"repeats={a.repeats} walls=[{walls}]")
     if raw is not None:

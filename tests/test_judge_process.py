@@ -150,3 +150,26 @@ def test_a_judge_that_cannot_load_in_its_process_reports_its_own_error():
             await judge.close()
 
     asyncio.run(go())
+
+
+@pytest.mark.timeout(120)
+def test_auto_gives_a_costly_judge_its_process_from_the_start():
+    class Costly(_Metered):
+        costly = True  # as the embedding judge: an encoder pass on every reply
+
+        async def start(self) -> None:
+            raise AssertionError("a costly judge is never loaded in the run's process under auto")
+
+    local = Costly()
+    judge = ProcessJudge(local, JudgeConfig(), None)
+
+    async def go():
+        await judge.start()
+        try:
+            assert not judge.in_process
+            verdicts = await judge.judge(_batch(8))
+            assert local.calls == 0 and len(verdicts) == 8 and all(v.refusal for v in verdicts)
+        finally:
+            await judge.close()
+
+    asyncio.run(go())

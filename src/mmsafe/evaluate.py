@@ -188,7 +188,7 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
         suite_label, cases = str(own_file.resolve()), spool_file(own_file, images, opts.limit, opts.system_prompt)
     else:
         suite_label, cases = resolve_suite(opts.suite, images, opts.data)
-    if is_protocol(opts.suite):
+    if own_file is None and is_protocol(opts.suite):  # (a suite file never is: its name is not imported for it)
         from mmsafe.suites import protocol as proto
 
         for w in proto.warnings:  # datasets of the suite not found under --data
@@ -486,7 +486,7 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
     names = tuple(judge_names or store.meta("judges", []) or (invocations[-1]["judges"] if invocations else ()))
     measured = store.meta("quality", {}) or {}
     attacked = store.attacks_run()
-    protocol = store.has_protocol_cases()
+    protocol, unisafe = store.case_kinds()
     families, not_applicable = (store.meta("attack_families", {}) or {}, store.meta("not_applicable", {}) or {})
     per_judge = {}
     bar = (progress or NullProgress()).stage("metrics", len(names))
@@ -499,7 +499,7 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
             from mmsafe.judges.jury import jury_agreement
 
             block["agreement"] = jury_agreement(store.verdict_raws(name, spec.limit))
-        rows = [r for r in store.unisafe_rows(name, spec.limit) if r.task in UNISAFE_TASKS]
+        rows = [r for r in store.unisafe_rows(name, spec.limit) if r.task in UNISAFE_TASKS] if unisafe else []
         if rows:  # UniSAFE cases: its own metrics, per task, category and subcategory, and across tasks
             block["unisafe"] = summarize_unisafe(rows)
         if spec.suite.partition(":")[0] == "salad":  # SaLAD: accuracy per variant and set, the text-only ablation

@@ -6,7 +6,8 @@ Each is wrapped here in a ProcessJudge. With N workers, N processes each build a
 judge, and each batch the run would judge goes to one of them as JSON and comes back as verdicts.
 With `auto` the judge starts in the run's process; when a batch shows that it costs more than
 SLOW_S of compute per reply (distinct replies the judge has not seen: real models), one process
-starts and takes the batches from then on. Cheap judging (a stub's two canned replies, read once
+starts and takes the batches from then on; a judge that costs on every reply (`costly`: the
+embedding judge's encoder) gets its process from the start, and the run never loads it itself. Cheap judging (a stub's two canned replies, read once
 each) stays in the process, where shipping batches would cost more than judging them.
 
 The run's process writes every verdict, under the local judge's id, so a run judged in processes
@@ -69,10 +70,10 @@ class ProcessJudge:
     async def start(self) -> None:
         """Auto: load the judge here. Else start the processes; they load the judge while the run
         goes on (the first batch waits)."""
-        if self._auto:
+        if self._auto and not getattr(self._local, "costly", False):
             await self._local.start()
             self._local_started = True
-        else:
+        else:  # N processes, or auto for a judge that costs on every reply: the run never loads it here
             self._start_pool()
 
     def _start_pool(self) -> None:

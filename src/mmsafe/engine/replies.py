@@ -53,15 +53,17 @@ def cap_text(text: str, max_bytes: int | None) -> tuple[str, int | None]:
 
 def tidy(reply: Reply, max_bytes: int | None) -> Reply:
     """The reply made safe to store: clean text, redacted secrets, text parts cut to max_bytes."""
-    out, cut_from = [], reply.truncated_from
+    out, cut_from, changed = [], reply.truncated_from, False
     for p in reply.output:
         if p.type == "text" and p.text:
             text, was = cap_text(clean_text(p.text), max_bytes)
             cut_from = max(was, cut_from or 0) if was is not None else cut_from
             if text != p.text:
-                p = p.model_copy(update={"text": text})
+                p, changed = p.model_copy(update={"text": text}), True
         out.append(p)
     message = clean_text(reply.provider_message)[:2000] if reply.provider_message else None
+    if not changed and message == reply.provider_message and cut_from == reply.truncated_from:
+        return reply  # the common reply: nothing to clean or cut (Reply is frozen, so it is shared safely)
     return replace(reply, output=tuple(out), provider_message=message, truncated_from=cut_from)
 
 

@@ -97,6 +97,7 @@ class EmbeddingJudge:
     batch_size = 64
     concurrency = 1
     cpu_s = 0.0  # CPU its worker thread spent judging (judges.base.in_thread)
+    costly = True  # an encoder pass on every reply: --judge-workers auto gives it a process from the start
     model_version = property(lambda self: textmodel.data_digest())  # what its trained models learned from
     threshold = 0.5
 

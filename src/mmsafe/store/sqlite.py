@@ -324,9 +324,14 @@ class Store:
             yield (Case.model_validate_json(cb), Generation.model_validate_json(gb) if gb else None,
                    Verdict.model_validate_json(vb) if vb else None)
 
-    def has_protocol_cases(self) -> bool:
-        row = self._read.execute("SELECT 1 FROM cases WHERE json_extract(body, '$.metadata.mode') IS NOT NULL LIMIT 1")
-        return row.fetchone() is not None
+    def case_kinds(self) -> tuple[bool, bool]:
+        """(any integrated-protocol case, any UniSAFE case): which metrics a run needs, in one scan."""
+        tasks = ",".join(f"'{t}'" for t in sorted(UNISAFE_TASKS))
+        row = self._read.execute(
+            "SELECT COALESCE(MAX(json_extract(body, '$.metadata.mode') IS NOT NULL), 0), "
+            f"COALESCE(MAX(json_extract(body, '$.metadata.mode') IS NULL AND json_extract(body, '$.task') IN ({tasks})), 0) "
+            "FROM cases").fetchone()
+        return bool(row[0]), bool(row[1])
 
     def attacked_sample(self, most: int = 200) -> list[Case]:
         """Up to `most` cases that have a generation under an attack (the report reads their modality)."""
