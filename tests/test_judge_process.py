@@ -87,17 +87,23 @@ def test_auto_keeps_a_cheap_judge_here_and_moves_a_costly_one():
         await judge.start()
         try:
             local.cost = judge_process.SLOW_S / 10  # memo hits: cheaper here than shipped
-            cheap = await judge.judge(_batch(64))
-            assert judge.in_process and all(v.reason == "here" for v in cheap)
-            local.cost = judge_process.SLOW_S / 10
-            await judge.judge(_batch(judge_process.MIN_BATCH - 1))
+            for _ in range(judge_process.SUSTAINED):
+                cheap = await judge.judge(_batch(64))
+                assert judge.in_process and all(v.reason == "here" for v in cheap)
             local.cost = judge_process.SLOW_S * 10  # too few replies to read a cost from
-            await judge.judge(_batch(judge_process.MIN_BATCH - 1))
+            for _ in range(judge_process.SUSTAINED):
+                await judge.judge(_batch(judge_process.MIN_BATCH - 1))
             assert judge.in_process
-            await judge.judge(_batch(64))  # costly: judged here still, and the process starts
-            assert not judge.in_process and local.calls == 4
+            await judge.judge(_batch(64))  # one slow batch (a garbage collection on the judge's thread) moves nothing
+            assert judge.in_process
+            local.cost = judge_process.SLOW_S / 10
+            await judge.judge(_batch(64))
+            local.cost = judge_process.SLOW_S * 10
+            await judge.judge(_batch(64))  # slow for most of the last batches: judged here still, and the process starts
+            calls = local.calls
+            assert not judge.in_process and calls == 2 * judge_process.SUSTAINED + 3
             moved = await judge.judge(_batch(64))  # from now on the real refusal judge, in its process
-            assert local.calls == 4
+            assert local.calls == calls
             expected = await _in_process(_batch(64))
             assert [v.model_dump() for v in moved] == [v.model_dump() for v in expected]
         finally:

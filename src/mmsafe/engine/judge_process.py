@@ -4,8 +4,8 @@ The refusal detector and the embedding classifier compute in Python (regexes, n-
 tokenizing): on a thread beside the event loop they hold the GIL the requests in flight need.
 Each is wrapped here in a ProcessJudge. With N workers, N processes each build and load the same
 judge, and each batch the run would judge goes to one of them as JSON and comes back as verdicts.
-With `auto` the judge starts in the run's process; when a batch shows that it costs more than
-SLOW_S of compute per reply (distinct replies the judge has not seen: real models), one process
+With `auto` the judge starts in the run's process; when its batches show that it costs more than
+SLOW_S of compute per reply (the median of the last SUSTAINED batches) (distinct replies the judge has not seen: real models), one process
 starts and takes the batches from then on; a judge that costs on every reply (`costly`: the
 embedding judge's encoder) gets its process from the start, and the run never loads it itself. Cheap judging (a stub's two canned replies, read once
 each) stays in the process, where shipping batches would cost more than judging them.
@@ -23,6 +23,7 @@ import asyncio
 import multiprocessing
 import pickle
 import signal
+import statistics
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -33,6 +34,7 @@ from mmsafe.schema import Verdict
 OFFLOADED = frozenset({"refusal", "embedding"})  # the judges that compute here and read text only
 SLOW_S = 100e-6  # auto: a judge costing more than this per reply moves to a process
 MIN_BATCH = 32  # auto: the smallest batch whose cost is read (a few replies cost mostly overhead)
+SUSTAINED = 3  # auto: batches whose median cost decides
 
 
 def offloadable(judge: Any) -> bool:
@@ -52,6 +54,7 @@ class ProcessJudge:
         self._loaded: asyncio.Future | None = None
         self._local_started = False
         self._moved = False  # its batches went to processes (kept after close, for the record)
+        self._costs: list[float] = []  # auto: CPU per reply of the last SUSTAINED batches judged here
 
     def __getattr__(self, attr: str) -> Any:  # spec, model_version…: what names its verdicts stays the local judge's
         if attr.startswith("_"):
@@ -89,7 +92,10 @@ class ProcessJudge:
             began = getattr(self._local, "cpu_s", None)  # CPU its thread spent judging (judges.base.in_thread)
             out = await self._local.judge(items)
             if began is not None and len(items) >= MIN_BATCH and self._pool is None:
-                if (self._local.cpu_s - began) / len(items) > SLOW_S:
+                self._costs = [*self._costs[1 - SUSTAINED:], (self._local.cpu_s - began) / len(items)]
+                # the median of the last few batches: one slow batch (a garbage collection that ran on the
+                # judge's thread, a first batch that warms up) moves nothing
+                if len(self._costs) == SUSTAINED and statistics.median(self._costs) > SLOW_S:
                     self._start_pool()
             return out
         assert self._loaded is not None
