@@ -110,6 +110,17 @@ def once(n: int, latency_ms: float, conc: int, work: Path, attacks: str | None =
             "attacked_errors": res["counts"].get("attacked_errors", 0), "requests": requests_made(out)}
 
 
+def precompile() -> None:
+    """Byte-compile mmsafe's modules first, as `pip install` does for an installed package: with
+    PYTHONDONTWRITEBYTECODE set (as on the project's dev machine) an editable checkout would
+    otherwise compile every module from source on each start (about 0.07 s)."""
+    import compileall
+
+    import mmsafe
+
+    compileall.compile_dir(str(Path(mmsafe.__file__).parent), quiet=1)
+
+
 def ceiling(n: int, latency_ms: float, conc: int) -> float:
     out = subprocess.run([sys.executable, str(BENCH / "raw_limit.py"), "--n", str(n), "--latency-ms", str(latency_ms),
                           "--conc", str(conc)], capture_output=True, text=True, check=True).stdout
@@ -128,6 +139,7 @@ def main() -> None:
     ap.add_argument("--echo", action="store_true", help="the stub's answers repeat the prompt: distinct replies to judge")
     ap.add_argument("--judge-workers", default=None, help="passed to mmsafe run (auto|N; default: mmsafe's, auto)")
     a = ap.parse_args()
+    precompile()
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(a.repeats):

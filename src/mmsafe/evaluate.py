@@ -4,6 +4,7 @@ compute metrics, write results.json. The CLI is a thin layer over `evaluate()`."
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import importlib.util
 import json
@@ -82,6 +83,7 @@ class RunOptions:
     executor: str = "local"  # --executor: local, or ray (the generate stage sharded across Ray workers)
     ray_address: str | None = None  # --ray-address: an existing cluster (default: a local instance)
     ray_workers: int = 2  # --ray-workers
+    freeze_heap: bool = False  # the CLI's run: gc.freeze() once the judges are loaded (see cli._tune_gc)
     judge_workers: int | None = None  # --judge-workers: processes per CPU-bound local judge (None: auto, 0: none)
 
 
@@ -416,6 +418,8 @@ async def _run_stages(store: Store, opts: RunOptions, p: Plan, judges: list[Any]
             await j.start()
             loading.advance()
         lap("judge_load")
+        if opts.freeze_heap:  # what is loaded by now lives as long as the run: no collection need walk it again
+            gc.freeze()
         # judges read answers while a remote target is still answering; a model that runs on this
         # machine gets the cores to itself (the embedding judge's torch threads beside llama.cpp's
         # doubled the embedded run's generation time on 2 cores), and the judge stage follows it
