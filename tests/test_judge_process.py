@@ -6,13 +6,14 @@ load in its process reports its own error."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sqlite3
 
 import pytest
 
-from conftest import write_suite
+from conftest import mmsafe, write_suite
 from fake_openai import FakeOpenAI
 from mmsafe.engine import judge_process
 from mmsafe.engine.judge_process import ProcessJudge
@@ -53,6 +54,21 @@ def test_verdicts_from_processes_equal_the_in_process_judges(tmp_path):
     assert results[2]["judges"] == results[0]["judges"]
     here, there = _verdicts(tmp_path / "w0"), _verdicts(tmp_path / "w2")
     assert len(here) == 150 and here == there  # byte for byte, under the same judge id
+
+
+@pytest.mark.timeout(180)
+def test_the_cli_sends_judges_to_processes_and_records_it(tmp_path):
+    suite = write_suite(tmp_path / "suite.jsonl", _prompts(40))
+    with FakeOpenAI() as srv:
+        r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", srv.base_url, "--suite", str(suite),
+                   "--judge", "refusal", "--judge-workers", "1", "--out", str(tmp_path / "run"), "--json")
+        bad = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", srv.base_url, "--suite", str(suite),
+                     "--judge-workers", "many", "--out", str(tmp_path / "other"))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["judge_processes"] == {"refusal": 1} and out["counts"]["answered"] == 40
+    assert len(_verdicts(tmp_path / "run")) == 40
+    assert bad.returncode == 2 and "--judge-workers" in bad.stderr and not (tmp_path / "other").exists()
 
 
 class _Metered:

@@ -84,7 +84,10 @@ class RunOptions:
     ray_address: str | None = None  # --ray-address: an existing cluster (default: a local instance)
     ray_workers: int = 2  # --ray-workers
     freeze_heap: bool = False  # the CLI's run: gc.freeze() once the judges are loaded (see cli._tune_gc)
-    judge_workers: int | None = None  # --judge-workers: processes per CPU-bound local judge (None: auto, 0: none)
+    # --judge-workers: processes per CPU-bound local judge (None: auto, the CLI's default; 0: none). The
+    # processes start with multiprocessing's spawn, which imports the calling script again: from
+    # Python, opt in from a script guarded by `if __name__ == "__main__":`
+    judge_workers: int | None = 0
 
 
 def default_judges(warn, cases: Iterable[Case] = ()) -> tuple[str, ...]:
