@@ -32,7 +32,7 @@ from mmsafe.metrics.protocol import summarize_protocol
 from mmsafe.metrics.correction import corrected_rates
 from mmsafe.metrics.generation import summarize_generation
 from mmsafe.metrics.unisafe import summarize_unisafe
-from mmsafe.schema import IMAGE_OUT_TASKS, UNISAFE_TASKS, Case, Message, Part, RunSpec
+from mmsafe.schema import IMAGE_OUT_TASKS, Case, Message, Part, RunSpec
 from mmsafe.data.spool import CaseSpool, summary_of
 from mmsafe.errors import InputError, UsageError
 from mmsafe.store import Store
@@ -506,7 +506,7 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
             from mmsafe.judges.jury import jury_agreement
 
             block["agreement"] = jury_agreement(store.verdict_raws(name, spec.limit))
-        rows = [r for r in store.unisafe_rows(name, spec.limit) if r.task in UNISAFE_TASKS] if unisafe else []
+        rows = list(store.unisafe_rows(name, spec.limit)) if unisafe else []  # UniSAFE tasks only (SQL)
         if rows:  # UniSAFE cases: its own metrics, per task, category and subcategory, and across tasks
             block["unisafe"] = summarize_unisafe(rows)
         if spec.suite.partition(":")[0] == "salad":  # SaLAD: accuracy per variant and set, the text-only ablation

@@ -4,18 +4,20 @@ The refusal detector and the embedding classifier compute in Python (regexes, n-
 tokenizing): on a thread beside the event loop they hold the GIL the requests in flight need.
 Each is wrapped here in a ProcessJudge. With N workers, N processes each build and load the same
 judge, and each batch the run would judge goes to one of them as JSON and comes back as verdicts.
-With `auto` the judge starts in the run's process; when its batches show that it costs more than
-SLOW_S of compute per reply (the median of the last SUSTAINED batches) (distinct replies the judge has not seen: real models), one process
-starts and takes the batches from then on; a judge that costs on every reply (`costly`: the
-embedding judge's encoder) gets its process from the start, and the run never loads it itself. Cheap judging (a stub's two canned replies, read once
-each) stays in the process, where shipping batches would cost more than judging them.
+
+With `auto` the judge starts in the run's process. When its batches show that it costs more than
+SLOW_S of compute per reply (the median of the last SUSTAINED batches: distinct replies the judge
+has not seen, as real models give), one process starts and takes the batches from then on. Cheap
+judging (a stub's two canned replies, read once each) stays in the process, where shipping batches
+would cost more than judging them. A judge that costs on every reply (`costly`: the embedding
+judge's encoder) gets its process from the start, and the run never loads it itself.
 
 The run's process writes every verdict, under the local judge's id, so a run judged in processes
 resumes in-process and reads the same verdicts (and the other way round). The processes load
 their models while the run goes on; the first batch sent to them waits for that. A process that
 dies (killed, out of memory) stops the run with that reason, never a hang. Judges behind an
 endpoint (they wait on it, with many requests in flight) and judges that read images (from the
-run's blob store) stay in the run's process."""
+run's blob store) stay in the run's process (judges.base.movable)."""
 
 from __future__ import annotations
 
@@ -28,17 +30,12 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from mmsafe.judges.base import Item, JudgeConfig, items_to_wire, judge_wire, verdicts_from_wire
+from mmsafe.judges.base import Item, JudgeConfig, items_to_wire, judge_wire, movable, verdicts_from_wire
 from mmsafe.schema import Verdict
 
-OFFLOADED = frozenset({"refusal", "embedding"})  # the judges that compute here and read text only
 SLOW_S = 100e-6  # auto: a judge costing more than this per reply moves to a process
 MIN_BATCH = 32  # auto: the smallest batch whose cost is read (a few replies cost mostly overhead)
 SUSTAINED = 3  # auto: batches whose median cost decides
-
-
-def offloadable(judge: Any) -> bool:
-    return getattr(judge, "name", None) in OFFLOADED and not hasattr(judge, "blobs")
 
 
 class ProcessJudge:
@@ -117,11 +114,11 @@ class ProcessJudge:
 
 
 def offloaded(judges: list[Any], cfg: JudgeConfig, workers: int | None) -> list[Any]:
-    """The run's judges with each offloadable one in `workers` processes (same id, same verdicts);
+    """The run's judges with each movable one in `workers` processes (same id, same verdicts);
     None: auto (see the module); 0 keeps them all in this process."""
     if workers == 0:
         return judges
-    return [ProcessJudge(j, cfg, workers) if offloadable(j) else j for j in judges]
+    return [ProcessJudge(j, cfg, workers) if movable(j) else j for j in judges]
 
 
 # -- in the worker process -------------------------------------------------------------------

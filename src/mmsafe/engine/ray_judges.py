@@ -1,6 +1,6 @@
 """The judge stage across Ray workers (`--executor ray`).
 
-A judge that computes on the machine it runs on and reads text only (SHARDED: the refusal
+A judge that computes on the machine it runs on and reads text only (judges.base.movable: the refusal
 detector, the embedding classifier) is replaced on the driver by a RayJudge: `--ray-workers`
 Ray actors each build and load the same judge, and each batch the run would judge goes to an
 idle actor, as JSON, and comes back as verdicts. The driver still owns the store: it writes
@@ -17,15 +17,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from mmsafe.judges.base import Item, JudgeConfig, items_to_wire, judge_id, judge_wire, verdicts_from_wire
+from mmsafe.judges.base import Item, JudgeConfig, items_to_wire, judge_id, judge_wire, movable, verdicts_from_wire
 from mmsafe.schema import Verdict
 
-SHARDED = frozenset({"refusal", "embedding"})
 NAME_PREFIX = "mmsafe-judge-"
-
-
-def shardable(judge: Any) -> bool:
-    return getattr(judge, "name", None) in SHARDED and not hasattr(judge, "blobs")
 
 
 class RayJudge:
@@ -106,5 +101,5 @@ def _judge_actor_class(ray):
 
 
 def sharded(judges: list[Any], cfg: JudgeConfig, workers: int) -> list[Any]:
-    """The run's judges with each shardable one replaced by a RayJudge (same id, same verdicts)."""
-    return [RayJudge(j, cfg, workers) if shardable(j) else j for j in judges]
+    """The run's judges with each movable one replaced by a RayJudge (same id, same verdicts)."""
+    return [RayJudge(j, cfg, workers) if movable(j) else j for j in judges]

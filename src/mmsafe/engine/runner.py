@@ -60,9 +60,9 @@ async def _one(target: Target, label: str, case: Case, policy: RetryPolicy, max_
         error = f"{type(exc).__name__}: {exc}"
     latency = round(time.perf_counter() - start, 4)
     if outcome is None:
-        failed = Generation(case_id=case.id, target=label, attack=name, error=clean_text(error or "failed")[:2000],
-                            latency_s=latency, attempts=attempts, metadata=meta)
-        return failed, failed.model_dump_json()
+        return storable(lambda: Generation(case_id=case.id, target=label, attack=name, latency_s=latency,
+                                           error=clean_text(error or "failed")[:2000], attempts=attempts, metadata=meta),
+                        case.id, label, latency, attempts, name)
     reply = outcome.reply
     return storable(lambda: Generation(
         case_id=case.id,

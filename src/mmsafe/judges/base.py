@@ -113,6 +113,16 @@ async def in_thread(judge: Any, fn: Callable[..., R], *args: Any) -> R:
     return await asyncio.to_thread(timed)
 
 
+MOVABLE = frozenset({"refusal", "embedding"})  # judges that compute where they run and read text only
+
+
+def movable(judge: Any) -> bool:
+    """A judge that can judge its batches elsewhere, as well as here: it computes where it runs (no
+    endpoint it waits on) and reads text only (not the run's blob store). judge_process moves such a
+    judge to worker processes, ray_judges to Ray actors."""
+    return getattr(judge, "name", None) in MOVABLE and not hasattr(judge, "blobs")
+
+
 def items_to_wire(items: list[Item]) -> list[tuple[str, str]]:
     """A batch as (case JSON, generation JSON) pairs: how it crosses to a judge in another process
     (judge_process) or on another machine (ray_judges)."""

@@ -37,6 +37,11 @@ DB_NAME = "run.db"
 JUDGED = "COALESCE(json_extract(c.body, '$.reference.scoring'), 'judge') NOT IN (" + ",".join(
     f"'{s}'" for s in RULE_SCORINGS) + ")"
 
+# a UniSAFE case (its own metrics): one of its tasks, outside the protocol suites (their t2i image
+# cases have their own metrics); {body} is the cases table's body column
+UNISAFE_CASE = ("(json_extract({body}, '$.metadata.mode') IS NULL AND json_extract({body}, '$.task') IN ("
+                + ",".join(f"'{t}'" for t in sorted(UNISAFE_TASKS)) + "))")
+
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -277,7 +282,7 @@ class Store:
           FROM (SELECT id, seq, body FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """) c
           LEFT JOIN generations g ON g.case_id = c.id AND g.attack = 'none'
           LEFT JOIN verdicts v ON v.generation_key = g.key AND v.judge = ?
-          WHERE json_extract(c.body, '$.metadata.mode') IS NULL AND json_extract(c.body, '$.task') IN (""" + ",".join(f"'{t}'" for t in sorted(UNISAFE_TASKS)) + """)
+          WHERE """ + UNISAFE_CASE.format(body="c.body") + """
           ORDER BY c.seq"""  # protocol suites' image cases (t2i) have their own metrics, not UniSAFE's
         args = (Case.model_fields["category"].default, *((limit,) if limit else ()), judge)
         for (task, cat, sub, tid, generated, ok, judged, unsafe, refusal, risk, score, risk_mean,
@@ -326,11 +331,9 @@ class Store:
 
     def case_kinds(self) -> tuple[bool, bool]:
         """(any integrated-protocol case, any UniSAFE case): which metrics a run needs, in one scan."""
-        tasks = ",".join(f"'{t}'" for t in sorted(UNISAFE_TASKS))
         row = self._read.execute(
             "SELECT COALESCE(MAX(json_extract(body, '$.metadata.mode') IS NOT NULL), 0), "
-            f"COALESCE(MAX(json_extract(body, '$.metadata.mode') IS NULL AND json_extract(body, '$.task') IN ({tasks})), 0) "
-            "FROM cases").fetchone()
+            f"COALESCE(MAX({UNISAFE_CASE.format(body='body')}), 0) FROM cases").fetchone()
         return bool(row[0]), bool(row[1])
 
     def attacked_sample(self, most: int = 200) -> list[Case]:
