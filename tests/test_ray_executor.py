@@ -178,3 +178,52 @@ def test_a_local_judge_sharded_across_ray_actors_gives_the_local_verdicts(local_
     assert sum(n.startswith("mmsafe-judge-refusal-") for n in names) == 2
     assert [(v.generation_key, v.unsafe, v.refusal, v.reason) for v in got] == \
         [(v.generation_key, v.unsafe, v.refusal, v.reason) for v in want]
+
+
+class _Counted:
+    """Cases read the way a CaseSpool is (again on each iteration), counting how many of the
+    latest pass have been taken."""
+
+    def __init__(self, cases) -> None:
+        self.cases, self.taken = cases, 0
+
+    def __iter__(self):
+        self.taken = 0
+        for c in self.cases:
+            self.taken += 1
+            yield c
+
+
+@pytest.mark.timeout(180)
+def test_the_driver_reads_cases_a_chunk_at_a_time_and_holds_few(tmp_path, local_ray):
+    """300 cases, 2 workers, chunks of 20: the cases are read as workers have room, so the driver
+    never holds more than a few chunks' worth unanswered, and every case is answered once."""
+    from mmsafe.engine import executors
+    from mmsafe.schema import Case, Message
+    from mmsafe.store import Store
+    from mmsafe.targets.base import TargetConfig
+
+    cases = _Counted([Case(id=f"c{i:03d}", turns=(Message.user(p),)) for i, p in enumerate(_prompts(300))])
+    answered: list[str] = []
+    held: list[int] = []
+
+    class Feed:  # what the judges would read: each answer as it reaches the driver
+        async def put(self, case, gen) -> None:
+            answered.append(gen.case_id)
+            held.append(cases.taken - len(answered))
+
+    store = Store.open(tmp_path / "run")
+    cfg = executors.RayConfig(workers=2, chunk=20, batch=10, interval_s=0.1)
+    try:
+        with FakeOpenAI(latency_s=0.01) as srv:
+            stats = asyncio.run(executors.generate(
+                store, "openai", TargetConfig(model="m", base_url=srv.base_url), "openai:m", cases, 8, cfg, feed=Feed()))
+            assert all(srv.count(c.turns[0].text) == 1 for c in cases.cases)
+    finally:
+        store.close()
+    assert stats.done == stats.todo == 300 and sorted(answered) == [c.id for c in cases.cases]
+    # per worker: a chunk being answered, half a chunk waiting, the next chunk on its way, and the
+    # answers in transit (in flight and one batch)
+    bound = cfg.workers * (2 * cfg.chunk + cfg.chunk // 2 + 8 // cfg.workers + cfg.batch)
+    assert held[0] <= 2 * cfg.workers * cfg.chunk < 300, held[0]  # read lazily, not all at the start
+    assert max(held) <= bound, (max(held), bound)

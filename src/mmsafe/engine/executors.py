@@ -1,17 +1,20 @@
 """Where the generate stage runs: in this process (`--executor local`, `runner.generate`), or
 sharded across a Ray cluster (`--executor ray`, this module).
 
-The driver (the `mmsafe run` process) owns the run folder: it plans the pending cases exactly as
-the local engine would (answers already stored are never asked again), splits them into one shard
-per Ray worker, and writes what comes back. Each worker is a Ray actor that rebuilds the target
-from its config and runs the same `runner.generate` on its shard, with its own share of the
-concurrency budget (and of --max-rps), against a sink instead of the store; it streams the
-Generation records back in batches (every BATCH records or INTERVAL_S seconds). Workers never
-open the SQLite file, so the run folder may sit on the driver's local disk.
+The driver (the `mmsafe run` process) owns the run folder: it reads the pending cases exactly as
+the local engine would (answers already stored are never asked again) and sends them to the Ray
+workers a chunk at a time, as each has room, and writes what comes back. Each worker is a Ray actor
+that rebuilds the target from its config and runs the same `runner.generate` on the cases as they
+arrive (CaseFeed), with its own share of the concurrency budget (and of --max-rps), against a sink
+instead of the store; it streams the Generation records back in batches (every BATCH records or
+INTERVAL_S seconds). The driver holds only the cases sent and not yet answered (about two chunks
+per worker), so its memory does not grow with the run. Workers never open the SQLite file, so the
+run folder may sit on the driver's local disk.
 
 Killing the driver loses only the batches in flight (the next run asks for what is missing).
-A worker that dies has the unanswered rest of its shard re-run once on a new worker; if that one
-dies too, the rest stays pending for the next `mmsafe run` (a warning says how many).
+A worker that dies is replaced once, and the cases it had unanswered go first to the next chunk a
+worker takes; when a replacement dies too, the other workers go on, and whatever is left stays
+pending for the next `mmsafe run` (a warning says how many).
 Judges read the answers as the batches arrive (JudgeFeed), overlapping the generation, as in a
 local run; the refusal and embedding judges are sharded across Ray actors too (ray_judges.py),
 the others judge on the driver.
@@ -20,12 +23,13 @@ the others judge on the driver.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import importlib.util
 import itertools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +37,12 @@ from mmsafe.engine import runner
 from mmsafe.engine.progress import NullProgress
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.errors import UsageError
-from mmsafe.schema import Case, Generation, generation_key
+from mmsafe.schema import Case, Generation
 from mmsafe.targets.base import DEFAULT_MAX_REPLY_BYTES, TargetConfig
 
 EXECUTORS = ("local", "ray")
 BATCH = 200  # records per batch a worker sends back
+CHUNK = 500  # cases per chunk the driver sends a worker
 INTERVAL_S = 1.0  # at most this long between batches while a worker has answers
 RERUNS = 1  # times a dead worker's unfinished shard is given to a new worker within one run
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -51,6 +56,7 @@ class RayConfig:
     workers: int = 2
     batch: int = BATCH
     interval_s: float = INTERVAL_S
+    chunk: int = CHUNK
 
 
 def check(executor: str, workers: int, attacks: Sequence[Any]) -> None:
@@ -111,6 +117,9 @@ class ShardBlobs:
         self._have = dict(images)
         self.new: dict[str, bytes] = {}
 
+    def add(self, images: dict[str, bytes]) -> None:  # the images of the next chunk's cases
+        self._have.update(images)
+
     def get(self, sha: str) -> bytes:
         return self._have[sha]
 
@@ -149,27 +158,64 @@ class ShardSink:
     async def room(self) -> None:  # the driver's store paces the batches
         return None
 
-    def take(self, blobs: ShardBlobs | None) -> dict[str, Any]:
-        out = {"records": self.records[: self._batch], "warnings": self.warnings,
-               "blobs": blobs.take_new() if blobs is not None else {}}
+    def take(self, blobs: ShardBlobs) -> dict[str, Any]:
+        out = {"records": self.records[: self._batch], "warnings": self.warnings, "blobs": blobs.take_new()}
         self.records, self.warnings = self.records[self._batch:], []
         if len(self.records) < self._batch:
             self.full.clear()
         return out
 
 
-async def run_shard(target_name: str, cfg: TargetConfig, label: str, cases_json: list[str], concurrency: int,
-                    policy: RetryPolicy, max_bytes: int | None, max_rps: float | None, images: dict[str, bytes],
+class CaseFeed:
+    """A worker's cases as the driver sends them, a chunk at a time (`put`), taken one by one by
+    `runner.generate`'s workers (an async iterator of (case, None)); `end` says no more will come.
+    `put` returns once at most `keep` cases wait untaken, so the driver has the next chunk on its way
+    before the worker runs dry, and neither side ever holds more than about two chunks."""
+
+    def __init__(self) -> None:
+        self._waiting: collections.deque[str] = collections.deque()
+        self._keep = 0
+        self._ended = False
+        self._more = asyncio.Event()
+        self._taken = asyncio.Event()
+
+    async def put(self, cases_json: list[str], keep: int) -> None:
+        self._waiting.extend(cases_json)
+        self._keep = keep
+        self._more.set()
+        while len(self._waiting) > keep:
+            self._taken.clear()
+            await self._taken.wait()
+
+    def end(self) -> None:
+        self._ended = True
+        self._more.set()
+
+    def __aiter__(self) -> CaseFeed:
+        return self
+
+    async def __anext__(self) -> tuple[Case, None]:
+        while not self._waiting:
+            if self._ended:
+                raise StopAsyncIteration
+            self._more.clear()
+            await self._more.wait()
+        body = self._waiting.popleft()
+        if len(self._waiting) <= self._keep:  # wakes `put` once, not on every case taken
+            self._taken.set()
+        return Case.model_validate_json(body), None
+
+
+async def run_shard(target_name: str, cfg: TargetConfig, label: str, cases: CaseFeed, concurrency: int,
+                    policy: RetryPolicy, max_bytes: int | None, max_rps: float | None, blobs: ShardBlobs,
                     batch: int = BATCH, interval_s: float = INTERVAL_S):
-    """Answer one shard with the local engine, yielding batches {records, warnings, blobs}."""
+    """Answer the cases `cases` brings with the local engine, yielding batches {records, warnings, blobs}."""
     from mmsafe.engine.pacing import PacedTarget
     from mmsafe.targets import targets
 
-    cases = [Case.model_validate_json(c) for c in cases_json]
     target = targets.get(target_name, "--target")(cfg)
-    blobs = None
     if hasattr(target, "blobs"):
-        target.blobs = blobs = ShardBlobs(images)
+        target.blobs = blobs
     paced = PacedTarget(target, max_rps) if max_rps else target
     sink = ShardSink(batch)
     task = asyncio.create_task(runner.generate(sink, paced, label, cases, concurrency, policy,
@@ -184,7 +230,7 @@ async def run_shard(target_name: str, cfg: TargetConfig, label: str, cases_json:
             if sink.records or sink.warnings:
                 yield sink.take(blobs)
         task.result()  # a failure that stops the shard (the target cannot be reached) ends the stream
-        while sink.records or sink.warnings or (blobs is not None and blobs.new):
+        while sink.records or sink.warnings or blobs.new:
             yield sink.take(blobs)
     finally:
         task.cancel()
@@ -198,10 +244,25 @@ def _worker_class(ray):
     if _actor_cls is None:
         @ray.remote(num_cpus=1, max_restarts=0)
         class ShardWorker:
-            """One Ray actor per shard: runs `run_shard` on its own event loop."""
+            """One Ray actor per worker: `run` answers, on the actor's event loop, the cases that
+            `feed` brings (called while `run` streams), until `end`."""
 
-            async def run(self, *args, **kw):
-                async for out in run_shard(*args, **kw):
+            def __init__(self) -> None:
+                self.cases = CaseFeed()
+                self.blobs = ShardBlobs({})
+
+            async def feed(self, cases_json: list[str], images: dict[str, bytes], keep: int) -> None:
+                self.blobs.add(images)
+                await self.cases.put(cases_json, keep)
+
+            async def end(self) -> None:
+                self.cases.end()
+
+            async def run(self, target_name: str, cfg: TargetConfig, label: str, concurrency: int,
+                          policy: RetryPolicy, max_bytes: int | None, max_rps: float | None, batch: int,
+                          interval_s: float):
+                async for out in run_shard(target_name, cfg, label, self.cases, concurrency, policy, max_bytes,
+                                           max_rps, self.blobs, batch, interval_s):
                     yield out
 
         _actor_cls = ShardWorker
@@ -210,48 +271,41 @@ def _worker_class(ray):
 
 # -- the driver side ----------------------------------------------------------------------------
 
-def shards(todo: list[Case], n: int) -> list[list[Case]]:
-    """`n` contiguous shards of near-equal size (suite order kept within each)."""
-    n = max(1, min(n, len(todo)))
-    size, extra = divmod(len(todo), n)
-    out, start = [], 0
-    for i in range(n):
-        end = start + size + (i < extra)
-        out.append(todo[start:end])
-        start = end
-    return out
-
-
 def images_of(cases: list[Case], blobs: Any) -> dict[str, bytes]:
     shas = {p.image_sha256 for c in cases for m in c.turns for p in m.images if p.image_sha256}
     return {s: blobs.get(s) for s in shas}
 
 
-async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, cases: list[Case],
+async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, cases: Iterable[Case],
                    concurrency: int, ray_cfg: RayConfig, policy: RetryPolicy | None = None, progress=None,
                    feed=None, max_bytes: int | None = DEFAULT_MAX_REPLY_BYTES, max_rps: float | None = None,
                    warn=lambda msg: None) -> runner.StageStats:
     """The generate stage across Ray workers (within ray_session); the same records as `runner.generate`
-    reach the store."""
+    reach the store. The cases still to ask are read from `cases` (a CaseSpool streams them from
+    disk) a chunk at a time, as workers have room: the driver holds the cases it has sent and not yet
+    had answered, at most about two chunks per worker, whatever the run's size."""
     import ray
 
     policy = policy or RetryPolicy()
     progress = progress or NullProgress()
     done = store.done_keys()
     stats = runner.StageStats(skipped=len(done))
-    todo = [c for c in cases if generation_key(c.id, label, "none") not in done]
-    stats.todo = len(todo)
-    if not todo:
+    stats.todo = runner.count_work(cases, label, (), done, {})
+    if not stats.todo:
         return stats
-    parts = shards(todo, ray_cfg.workers)
-    each = max(1, concurrency // len(parts))
-    rps = max_rps / len(parts) if max_rps else None
+    n = max(1, min(ray_cfg.workers, stats.todo))
+    each = max(1, concurrency // n)
+    rps = max_rps / n if max_rps else None
+    chunk = max(1, min(ray_cfg.chunk, -(-stats.todo // n)))  # a small run still reaches every worker
+    pending = (c for c, _ in runner.work(cases, label, (), done, {}))  # shared: each case goes to one worker
     env = key_env(cfg)
     Worker = _worker_class(ray)
-    bar = progress.stage("generate", len(todo))
+    bar = progress.stage("generate", stats.todo)
     actors: list[Any] = []
 
-    async def receive(out: dict[str, Any], got: set[str], cases: dict[str, Case]) -> None:
+    redo: list[Case] = []  # cases a dead worker had, not answered: the next chunk any worker takes
+
+    async def receive(out: dict[str, Any], sent: dict[str, Case]) -> None:
         for sha, data in out["blobs"].items():
             store.blobs.put(data)
         for msg in out["warnings"]:
@@ -259,46 +313,62 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
         for body in out["records"]:
             gen = Generation.model_validate_json(body)
             store.put_generation(gen, body)
-            if feed is not None:
-                await feed.put(cases[gen.case_id], gen)
-            got.add(gen.case_id)
+            case = sent.pop(gen.case_id, None)
+            if feed is not None and case is not None:
+                await feed.put(case, gen)
             stats.errors += gen.error is not None
             stats.done += 1
             bar.advance()
         await store.room()
 
-    async def drive(shard: list[Case]) -> None:
-        got: set[str] = set()
-        by_id = {c.id: c for c in shard}
-        for attempt in range(RERUNS + 1):
-            left = [c for c in shard if c.id not in got]
-            if not left:
+    async def send(actor: Any, sent: dict[str, Case]) -> None:
+        """Chunks to one worker until the cases run out: first what a dead worker left, then new ones."""
+        while True:
+            part, redo[:] = (redo[:chunk], redo[chunk:]) if redo else (list(itertools.islice(pending, chunk)), redo)
+            if not part:
+                await actor.end.remote()
                 return
+            for c in part:
+                sent[c.id] = c
+            await actor.feed.remote([c.model_dump_json() for c in part], images_of(part, store.blobs), chunk // 2)
+
+    async def answers(stream: Any, sent: dict[str, Case]) -> None:
+        async for ref in stream:
+            await receive(await ref, sent)
+
+    async def drive() -> None:
+        sent: dict[str, Case] = {}  # sent to this slot's worker, not yet answered
+        for attempt in range(RERUNS + 1):
             name = f"{NAME_PREFIX}{os.getpid()}-{next(_serial)}"  # named: `ray list actors` shows them
             actor = Worker.options(name=name, runtime_env={"env_vars": env} if env else None).remote()
             actors.append(actor)
             stream = actor.run.options(num_returns="streaming").remote(
-                target_name, cfg, label, [c.model_dump_json() for c in left], each, policy, max_bytes, rps,
-                images_of(left, store.blobs), ray_cfg.batch, ray_cfg.interval_s)
+                target_name, cfg, label, each, policy, max_bytes, rps, ray_cfg.batch, ray_cfg.interval_s)
+            both = [asyncio.create_task(answers(stream, sent)), asyncio.create_task(send(actor, sent))]
             try:
-                async for ref in stream:
-                    await receive(await ref, got, by_id)
+                await asyncio.wait(both, return_when=asyncio.FIRST_EXCEPTION)
+                for t in both:  # the stream ends after `end`, once every case sent is answered
+                    await t
                 return
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                     ray.exceptions.ObjectLostError) as exc:
-                missing = sum(c.id not in got for c in shard)
-                if attempt < RERUNS:
-                    warn(f"a Ray worker died ({type(exc).__name__}); its {missing} unanswered case(s) go to a new worker")
-                else:
-                    warn(f"a Ray worker died again; {missing} case(s) stay pending: run the same command to resume")
+                redo.extend(sent.values())
+                where = "a new worker" if attempt < RERUNS else "the other workers"
+                warn(f"a Ray worker died ({type(exc).__name__}); its {len(sent)} unanswered case(s) go to {where}")
+                sent.clear()
             except ray.exceptions.RayTaskError as exc:  # the worker's own error (e.g. the target is unreachable)
                 raise (exc.cause if isinstance(exc.cause, Exception) else exc) from None
             finally:
+                for t in both:
+                    t.cancel()
+                await asyncio.gather(*both, return_exceptions=True)
                 ray.kill(actor, no_restart=True)
 
-    tasks = [asyncio.create_task(drive(s)) for s in parts]
+    tasks = [asyncio.create_task(drive()) for _ in range(n)]
     try:
         await asyncio.gather(*tasks)
+        if stats.done < stats.todo:  # workers died more often than they may be replaced
+            warn(f"{stats.todo - stats.done} case(s) stay pending: run the same command to resume")
     finally:
         for t in tasks:
             t.cancel()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from mmsafe.attacks.base import Attack, AttackFailed, NotApplicable
@@ -136,7 +136,7 @@ async def generate(
     store: Store,
     target: Target,
     label: str,
-    cases: Iterable[Case],
+    cases: Iterable[Case] | AsyncIterator[tuple[Case, None]],
     concurrency: int,
     policy: RetryPolicy | None = None,
     progress=None,
@@ -146,39 +146,48 @@ async def generate(
     attacks: Sequence[Attack] = (),
 ) -> StageStats:
     """Ask the target for every (case, attack) not yet answered (the plain case, `none`, always);
-    `feed` (a JudgeFeed) judges as answers arrive.
+    `feed` (a JudgeFeed) judges as answers arrive. `cases` may also be an async iterator of
+    (case, None) pairs still arriving (a Ray worker's `CaseFeed`): each is asked as it comes.
     The target is started (a local model loaded) only when something is left to ask, and closed after."""
     policy = policy or RetryPolicy()
     progress = progress or NullProgress()
-    done = store.done_keys()
+    arriving = isinstance(cases, AsyncIterator)  # a Ray shard's cases, sent in chunks: none stored, count unknown
+    done = set() if arriving else store.done_keys()
     stats = StageStats(skipped=len(done))
-    stats.todo = count_work(cases, label, attacks, done, stats.not_applicable)
-    if not stats.todo:
+    stats.todo = 0 if arriving else count_work(cases, label, attacks, done, stats.not_applicable)
+    if not stats.todo and not arriving:
         return stats
-    width = max(1, min(concurrency, target.max_concurrency or concurrency, stats.todo))
+    width = max(1, min(concurrency, target.max_concurrency or concurrency, stats.todo or concurrency))
     room = connection_room()
     if width > room:  # more connections than the process may open would fail as "cannot connect"
         warn(f"--concurrency {width} lowered to {room}: the process may open only "
              f"{open_file_limit()} files (ulimit -n); raise the limit for more in flight")
         width = room
-    pending = work(cases, label, attacks, done, {})  # read as workers take them (counted above)
+    pending = cases if arriving else work(cases, label, attacks, done, {})  # read as workers take them
     bar = progress.stage("generate", stats.todo)
 
-    async def worker() -> None:
-        for case, attack in pending:  # one shared iterator: each pair is taken by exactly one worker
-            got = await _one(target, label, case, policy, max_bytes, attack)
-            if got is None:  # the attack found at transform time that it cannot be used here
-                name = attack.label if attack is not None else "none"
-                stats.not_applicable[name] = stats.not_applicable.get(name, 0) + 1
-            else:
-                gen, body = got
-                store.put_generation(gen, body)
-                if feed is not None:
-                    await feed.put(case, gen)
-                await store.room()  # the store's writer keeps up, or generation waits for it
-                stats.errors += gen.error is not None
-            stats.done += 1
-            bar.advance()
+    async def answer(case: Case, attack: Attack | None) -> None:
+        got = await _one(target, label, case, policy, max_bytes, attack)
+        if got is None:  # the attack found at transform time that it cannot be used here
+            name = attack.label if attack is not None else "none"
+            stats.not_applicable[name] = stats.not_applicable.get(name, 0) + 1
+        else:
+            gen, body = got
+            store.put_generation(gen, body)
+            if feed is not None:
+                await feed.put(case, gen)
+            await store.room()  # the store's writer keeps up, or generation waits for it
+            stats.errors += gen.error is not None
+        stats.done += 1
+        bar.advance()
+
+    async def worker() -> None:  # one shared iterator: each pair is taken by exactly one worker
+        if arriving:
+            async for case, attack in pending:
+                await answer(case, attack)
+        else:
+            for case, attack in pending:
+                await answer(case, attack)
 
     await target.start()
     workers = [asyncio.create_task(worker()) for _ in range(width)]
