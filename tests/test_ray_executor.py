@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import mmsafe, write_suite
-from fake_openai import FakeOpenAI
+from fake_openai import FakeOpenAI, text_of
 from mmsafe.evaluate import RunOptions, evaluate
 
 N = 120
@@ -227,3 +227,44 @@ def test_the_driver_reads_cases_a_chunk_at_a_time_and_holds_few(tmp_path, local_
     bound = cfg.workers * (2 * cfg.chunk + cfg.chunk // 2 + 8 // cfg.workers + cfg.batch)
     assert held[0] <= 2 * cfg.workers * cfg.chunk < 300, held[0]  # read lazily, not all at the start
     assert max(held) <= bound, (max(held), bound)
+
+
+@pytest.mark.timeout(180)
+def test_images_go_to_the_workers_and_made_images_come_back(tmp_path, local_ray, monkeypatch):
+    """Cases that carry images, in chunks of 5: each worker gets the bytes its chunks name (the
+    endpoint sees them as data URLs), and the images a model sends back are stored by the driver
+    with the answers that name them."""
+    import base64
+    import hashlib
+
+    from mmsafe.engine import executors
+    from test_images import png
+
+    monkeypatch.setattr(executors, "CHUNK", 5)
+
+    pics = [png(seed=i) for i in range(3)]
+    (tmp_path / "img").mkdir()
+    for i, pic in enumerate(pics):
+        (tmp_path / "img" / f"{i}.png").write_bytes(pic)
+    rows = [{"id": f"v{i:02d}", "prompt": f"Question {i}: what is in the picture?", "image": f"img/{i % 3}.png"}
+            for i in range(24)]
+    rows += [{"id": f"m{i}", "prompt": f"[chatimage] draw a cat {i}"} for i in range(4)]
+    suite = tmp_path / "cases.jsonl"
+    suite.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    with FakeOpenAI(latency_s=0.01) as srv:
+        results = asyncio.run(evaluate(_opts(srv, suite, out, executor="ray", ray_workers=2)))
+        sent = {text_of(b["messages"][-1]["content"]): b["messages"][-1]["content"] for b in srv.bodies}
+    assert results["counts"]["answered"] == len(rows)
+    for i in range(24):  # each vision case reached the endpoint with its own picture
+        parts = sent[f"Question {i}: what is in the picture?"]
+        assert base64.b64decode(parts[1]["image_url"]["url"].split(",", 1)[1]) == pics[i % 3]
+    con = sqlite3.connect(out / "run.db")
+    try:
+        made = [json.loads(b) for (b,) in con.execute("SELECT body FROM generations WHERE case_id LIKE 'm%'")]
+    finally:
+        con.close()
+    shas = [p["image_sha256"] for g in made for p in g["output"] if p.get("image_sha256")]
+    assert len(shas) == 4
+    for sha in shas:  # stored under its hash, bytes intact
+        assert hashlib.sha256((out / "blobs" / sha[:2] / sha).read_bytes()).hexdigest() == sha

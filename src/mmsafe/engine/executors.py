@@ -56,7 +56,7 @@ class RayConfig:
     workers: int = 2
     batch: int = BATCH
     interval_s: float = INTERVAL_S
-    chunk: int = CHUNK
+    chunk: int | None = None  # None: CHUNK
 
 
 def check(executor: str, workers: int, attacks: Sequence[Any]) -> None:
@@ -271,9 +271,10 @@ def _worker_class(ray):
 
 # -- the driver side ----------------------------------------------------------------------------
 
-def images_of(cases: list[Case], blobs: Any) -> dict[str, bytes]:
+async def images_of(cases: list[Case], blobs: Any) -> dict[str, bytes]:
+    """The bytes of the images `cases` name, read from the blob store off the event loop."""
     shas = {p.image_sha256 for c in cases for m in c.turns for p in m.images if p.image_sha256}
-    return {s: blobs.get(s) for s in shas}
+    return await asyncio.to_thread(lambda: {s: blobs.get(s) for s in shas}) if shas else {}
 
 
 async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, cases: Iterable[Case],
@@ -296,7 +297,7 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
     n = max(1, min(ray_cfg.workers, stats.todo))
     each = max(1, concurrency // n)
     rps = max_rps / n if max_rps else None
-    chunk = max(1, min(ray_cfg.chunk, -(-stats.todo // n)))  # a small run still reaches every worker
+    chunk = max(1, min(ray_cfg.chunk or CHUNK, -(-stats.todo // n)))  # a small run still reaches every worker
     pending = (c for c, _ in runner.work(cases, label, (), done, {}))  # shared: each case goes to one worker
     env = key_env(cfg)
     Worker = _worker_class(ray)
@@ -306,8 +307,8 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
     redo: list[Case] = []  # cases a dead worker had, not answered: the next chunk any worker takes
 
     async def receive(out: dict[str, Any], sent: dict[str, Case]) -> None:
-        for sha, data in out["blobs"].items():
-            store.blobs.put(data)
+        if out["blobs"]:  # images the target made: written off the event loop, before the records naming them
+            await asyncio.to_thread(lambda: [store.blobs.put(data) for data in out["blobs"].values()])
         for msg in out["warnings"]:
             warn(msg)
         for body in out["records"]:
@@ -330,7 +331,7 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
                 return
             for c in part:
                 sent[c.id] = c
-            await actor.feed.remote([c.model_dump_json() for c in part], images_of(part, store.blobs), chunk // 2)
+            await actor.feed.remote([c.model_dump_json() for c in part], await images_of(part, store.blobs), chunk // 2)
 
     async def answers(stream: Any, sent: dict[str, Case]) -> None:
         async for ref in stream:
