@@ -268,3 +268,26 @@ def test_images_go_to_the_workers_and_made_images_come_back(tmp_path, local_ray,
     assert len(shas) == 4
     for sha in shas:  # stored under its hash, bytes intact
         assert hashlib.sha256((out / "blobs" / sha[:2] / sha).read_bytes()).hexdigest() == sha
+
+
+def test_a_worker_keeps_an_image_until_the_last_case_naming_it_is_answered():
+    """ShardBlobs (no Ray needed): images come with a chunk; each stays while a case sent and not
+    yet answered names it, and goes with the last such answer. Images the model made are kept to
+    be sent back."""
+    from mmsafe.engine.executors import ShardBlobs
+
+    blobs = ShardBlobs()
+    blobs.add({"a": b"A", "b": b"B"}, {"c1": ["a", "b"], "c2": ["a"]})
+    blobs.add({"a": b"A"}, {"c3": ["a"]})  # the next chunk names "a" again
+    blobs.answered("c1")
+    assert blobs.get("a") == b"A"
+    with pytest.raises(KeyError):
+        blobs.get("b")  # no case left names it
+    blobs.answered("c2")
+    assert blobs.get("a") == b"A"  # c3, sent and not answered, still names it
+    blobs.answered("c3")
+    with pytest.raises(KeyError):
+        blobs.get("a")
+    made = blobs.put(b"picture")
+    blobs.answered("c9")  # a case that named no image
+    assert blobs.get(made) == b"picture" and blobs.take_new() == {made: b"picture"}

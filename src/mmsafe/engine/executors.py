@@ -110,15 +110,31 @@ def key_env(cfg: TargetConfig) -> dict[str, str]:
 # -- the worker side ----------------------------------------------------------------------------
 
 class ShardBlobs:
-    """The blob store a worker's target sees: the images its cases name (sent with the shard), and
-    the images the target makes, kept to send back with the next batch (the driver stores them)."""
+    """The blob store a worker's target sees: the images its cases name (sent with each chunk, kept
+    until the last case that names them is answered), and the images the target makes, kept to send
+    back with the next batch (the driver stores them)."""
 
-    def __init__(self, images: dict[str, bytes]) -> None:
-        self._have = dict(images)
+    def __init__(self) -> None:
+        self._have: dict[str, bytes] = {}
         self.new: dict[str, bytes] = {}
+        self._named: dict[str, list[str]] = {}  # case id -> the images it names, until it is answered
+        self._users: dict[str, int] = {}  # image -> cases sent that name it and are not answered yet
 
-    def add(self, images: dict[str, bytes]) -> None:  # the images of the next chunk's cases
+    def add(self, images: dict[str, bytes], named: dict[str, list[str]]) -> None:
+        """The next chunk's images, and which of its cases name which."""
         self._have.update(images)
+        for case_id, shas in named.items():
+            self._named[case_id] = shas
+            for sha in shas:
+                self._users[sha] = self._users.get(sha, 0) + 1
+
+    def answered(self, case_id: str) -> None:
+        """The case's answer is recorded: an image no other waiting case names is dropped."""
+        for sha in self._named.pop(case_id, ()):
+            self._users[sha] -= 1
+            if not self._users[sha]:
+                del self._users[sha]
+                self._have.pop(sha, None)
 
     def get(self, sha: str) -> bytes:
         return self._have[sha]
@@ -138,7 +154,8 @@ class ShardSink:
     """What `runner.generate` writes to on a worker, in place of the store: nothing is done yet
     (the driver sent only pending cases), and every record waits for the next batch."""
 
-    def __init__(self, batch: int) -> None:
+    def __init__(self, batch: int, blobs: ShardBlobs | None = None) -> None:
+        self.blobs = blobs
         self.records: list[str] = []
         self.warnings: list[str] = []
         self._batch = batch
@@ -149,6 +166,8 @@ class ShardSink:
 
     def put_generation(self, g: Generation, body: str | None = None) -> None:
         self.records.append(body or g.model_dump_json())
+        if self.blobs is not None:
+            self.blobs.answered(g.case_id)
         if len(self.records) >= self._batch:
             self.full.set()
 
@@ -217,7 +236,7 @@ async def run_shard(target_name: str, cfg: TargetConfig, label: str, cases: Case
     if hasattr(target, "blobs"):
         target.blobs = blobs
     paced = PacedTarget(target, max_rps) if max_rps else target
-    sink = ShardSink(batch)
+    sink = ShardSink(batch, blobs)
     task = asyncio.create_task(runner.generate(sink, paced, label, cases, concurrency, policy,
                                                max_bytes=max_bytes, warn=sink.warnings.append))
     try:
@@ -249,10 +268,11 @@ def _worker_class(ray):
 
             def __init__(self) -> None:
                 self.cases = CaseFeed()
-                self.blobs = ShardBlobs({})
+                self.blobs = ShardBlobs()
 
-            async def feed(self, cases_json: list[str], images: dict[str, bytes], keep: int) -> None:
-                self.blobs.add(images)
+            async def feed(self, cases_json: list[str], images: dict[str, bytes], named: dict[str, list[str]],
+                           keep: int) -> None:
+                self.blobs.add(images, named)
                 await self.cases.put(cases_json, keep)
 
             async def end(self) -> None:
@@ -271,10 +291,13 @@ def _worker_class(ray):
 
 # -- the driver side ----------------------------------------------------------------------------
 
-async def images_of(cases: list[Case], blobs: Any) -> dict[str, bytes]:
-    """The bytes of the images `cases` name, read from the blob store off the event loop."""
-    shas = {p.image_sha256 for c in cases for m in c.turns for p in m.images if p.image_sha256}
-    return await asyncio.to_thread(lambda: {s: blobs.get(s) for s in shas}) if shas else {}
+async def images_of(cases: list[Case], blobs: Any) -> tuple[dict[str, bytes], dict[str, list[str]]]:
+    """The bytes of the images `cases` name (read from the blob store off the event loop), and which
+    case names which."""
+    named = {c.id: shas for c in cases
+             if (shas := sorted({p.image_sha256 for m in c.turns for p in m.images if p.image_sha256}))}
+    shas = {s for v in named.values() for s in v}
+    return (await asyncio.to_thread(lambda: {s: blobs.get(s) for s in shas}) if shas else {}), named
 
 
 async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, cases: Iterable[Case],
@@ -331,7 +354,8 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
                 return
             for c in part:
                 sent[c.id] = c
-            await actor.feed.remote([c.model_dump_json() for c in part], await images_of(part, store.blobs), chunk // 2)
+            images, named = await images_of(part, store.blobs)
+            await actor.feed.remote([c.model_dump_json() for c in part], images, named, chunk // 2)
 
     async def answers(stream: Any, sent: dict[str, Case]) -> None:
         async for ref in stream:
