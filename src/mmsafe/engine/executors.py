@@ -44,7 +44,7 @@ EXECUTORS = ("local", "ray")
 BATCH = 200  # records per batch a worker sends back
 CHUNK = 500  # cases per chunk the driver sends a worker
 INTERVAL_S = 1.0  # at most this long between batches while a worker has answers
-RERUNS = 1  # times a dead worker's unfinished shard is given to a new worker within one run
+RERUNS = 1  # times a dead worker is replaced by a new one within one run
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 NAME_PREFIX = "mmsafe-shard-"  # Ray actor names: mmsafe-shard-<driver pid>-<n>
 _serial = itertools.count(1)
@@ -154,7 +154,7 @@ class ShardSink:
     """What `runner.generate` writes to on a worker, in place of the store: nothing is done yet
     (the driver sent only pending cases), and every record waits for the next batch."""
 
-    def __init__(self, batch: int, blobs: ShardBlobs | None = None) -> None:
+    def __init__(self, batch: int, blobs: ShardBlobs) -> None:
         self.blobs = blobs
         self.records: list[str] = []
         self.warnings: list[str] = []
@@ -166,8 +166,7 @@ class ShardSink:
 
     def put_generation(self, g: Generation, body: str | None = None) -> None:
         self.records.append(body or g.model_dump_json())
-        if self.blobs is not None:
-            self.blobs.answered(g.case_id)
+        self.blobs.answered(g.case_id)
         if len(self.records) >= self._batch:
             self.full.set()
 
@@ -177,8 +176,8 @@ class ShardSink:
     async def room(self) -> None:  # the driver's store paces the batches
         return None
 
-    def take(self, blobs: ShardBlobs) -> dict[str, Any]:
-        out = {"records": self.records[: self._batch], "warnings": self.warnings, "blobs": blobs.take_new()}
+    def take(self) -> dict[str, Any]:
+        out = {"records": self.records[: self._batch], "warnings": self.warnings, "blobs": self.blobs.take_new()}
         self.records, self.warnings = self.records[self._batch:], []
         if len(self.records) < self._batch:
             self.full.clear()
@@ -247,10 +246,10 @@ async def run_shard(target_name: str, cfg: TargetConfig, label: str, cases: Case
             if task.done():
                 break
             if sink.records or sink.warnings:
-                yield sink.take(blobs)
+                yield sink.take()
         task.result()  # a failure that stops the shard (the target cannot be reached) ends the stream
         while sink.records or sink.warnings or blobs.new:
-            yield sink.take(blobs)
+            yield sink.take()
     finally:
         task.cancel()
 
@@ -348,7 +347,10 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
     async def send(actor: Any, sent: dict[str, Case]) -> None:
         """Chunks to one worker until the cases run out: first what a dead worker left, then new ones."""
         while True:
-            part, redo[:] = (redo[:chunk], redo[chunk:]) if redo else (list(itertools.islice(pending, chunk)), redo)
+            if redo:
+                part, redo[:] = redo[:chunk], redo[chunk:]
+            else:
+                part = list(itertools.islice(pending, chunk))
             if not part:
                 await actor.end.remote()
                 return
