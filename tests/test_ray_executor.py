@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import mmsafe, write_suite
+from conftest import write_suite
 from fake_openai import FakeOpenAI, text_of
 from mmsafe.evaluate import RunOptions, evaluate
 
@@ -142,14 +142,88 @@ def test_a_killed_worker_has_its_shard_finished_by_a_new_one(tmp_path, local_ray
     assert all(srv.count(p) >= 1 for p in prompts)
 
 
-def test_ray_executor_refuses_attacks_naming_the_flag(tmp_path):
-    suite = write_suite(tmp_path / "suite.jsonl", _prompts(3))
-    r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--suite", str(suite),
-               "--judge", "refusal", "--executor", "ray", "--attack", "base64", "--out", str(tmp_path / "o"),
-               env={"OPENAI_API_KEY": "k"})
-    assert r.returncode != 0
-    assert "--executor ray" in r.stderr and "--attack" in r.stderr and "Traceback" not in r.stderr
-    assert not (tmp_path / "o").exists()
+def _bodies(db) -> dict[tuple[str, str], dict]:
+    con = sqlite3.connect(db)
+    try:
+        return {(g["case_id"], g["attack"]): g for g in (json.loads(b) for (b,) in con.execute("SELECT body FROM generations"))}
+    finally:
+        con.close()
+
+
+@pytest.mark.timeout(300)
+def test_attacks_on_ray_workers_equal_the_local_executors(tmp_path, local_ray):
+    """`--attacks all` sharded: the workers build the same attacks from the driver's recipe, so each
+    applicable (case, attack) pair is asked once and sends what a local run sends (typographic
+    images included, rendered on the workers and stored by the driver), the pairs an attack cannot
+    use are counted the same, and the numbers equal the local executor's. A later local run over the
+    same folder asks nothing again."""
+    import hashlib
+
+    from test_attacks_run import PROMPTS, write_cases
+
+    suite = write_cases(tmp_path / "s.jsonl")
+    with open(suite, "a") as fh:  # too short for the attacks that split the request: found at transform time
+        fh.write(json.dumps({"id": "short", "prompt": "x", "label": "unsafe"}) + "\n")
+    runs, asked = {}, {}
+    for executor in ("local", "ray"):
+        with FakeOpenAI(latency_s=0.005) as srv:
+            kw = {"executor": "ray", "ray_workers": 2} if executor == "ray" else {}
+            runs[executor] = asyncio.run(evaluate(_opts(srv, suite, tmp_path / executor, all_attacks=True, **kw)))
+            asked[executor] = len(srv.bodies)
+            if executor == "ray":  # the same command, run locally over the Ray run's folder
+                resumed = asyncio.run(evaluate(_opts(srv, suite, tmp_path / executor, all_attacks=True)))
+                assert len(srv.bodies) == asked[executor], "a stored pair was asked again"
+                assert _numbers(resumed) == _numbers(runs["ray"])
+    assert asked["ray"] == asked["local"]
+    assert _numbers(runs["ray"]) == _numbers(runs["local"])
+    na = runs["ray"]["judges"]["refusal"]["attacks"]["not_applicable"]
+    assert na == runs["local"]["judges"]["refusal"]["attacks"]["not_applicable"] and any(na.values())
+    local, ray = _bodies(tmp_path / "local" / "run.db"), _bodies(tmp_path / "ray" / "run.db")
+    assert local.keys() == ray.keys() and len(ray) > 20 * len(PROMPTS)
+    assert all(ray[k]["metadata"].get("turns") == local[k]["metadata"].get("turns") for k in local)  # same attacked requests
+    from mmsafe.attacks import load_all
+    from mmsafe.data.cases import load_cases
+
+    short = next(c for c in load_cases(suite) if c.id == "short")
+    found_late = [n for n in load_all().names()
+                  if load_all().get(n)().applies(short) is None and ("short", n) not in ray]
+    assert found_late, "no attack found at transform time that it cannot use the short case"
+    drawn = {i for g in ray.values() for t in g["metadata"].get("turns", ()) for i in t.get("images", ())}
+    assert drawn, "no attack rendered an image"
+    for sha in drawn:  # the workers' renders are in the driver's blob store, bytes intact
+        path = tmp_path / "ray" / "blobs" / sha[:2] / sha
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
+
+
+@pytest.mark.timeout(180)
+def test_an_attackers_model_is_asked_from_the_ray_workers(tmp_path, local_ray):
+    """A language attack translates through the attacker endpoint: each worker makes its own
+    attacker client from the recipe, and the replies are judged in the language asked for."""
+    from test_attacks_run import PROMPTS, Translator, write_cases
+
+    suite = write_cases(tmp_path / "s.jsonl")
+    with FakeOpenAI(latency_s=0.005) as srv, Translator() as atk:
+        results = asyncio.run(evaluate(_opts(srv, suite, tmp_path / "run", attacks=("lang-zu",), attacker_model="atk",
+                                             attacker_base_url=atk.base_url, executor="ray", ray_workers=2)))
+    gens = [g for g in _bodies(tmp_path / "run" / "run.db").values() if g["attack"] == "lang-zu"]
+    assert len(gens) == len(PROMPTS) and results["counts"]["attacked_errors"] == 0
+    assert all(g["metadata"]["language"] == "zu" and g["metadata"]["turns"][-1]["text"].startswith("[translated]")
+               for g in gens)
+
+
+def test_the_workers_get_the_attackers_key_variable_too(monkeypatch):
+    from mmsafe.attacks.select import Recipe
+    from mmsafe.engine.executors import key_env
+    from mmsafe.targets.base import TargetConfig
+
+    monkeypatch.setenv("TARGET_KEY", "t")
+    monkeypatch.setenv("ATTACKER_KEY", "a")
+    cfg = TargetConfig(model="m", api_key_env="TARGET_KEY")
+    assert key_env(cfg) == {"TARGET_KEY": "t"}
+    assert key_env(cfg, Recipe(("pair",), attacker=("atk", None, "ATTACKER_KEY", 30.0))) == \
+        {"ATTACKER_KEY": "a", "TARGET_KEY": "t"}
+    monkeypatch.delenv("ATTACKER_KEY")  # unset on the driver: the workers read their own environment
+    assert key_env(cfg, Recipe(("pair",), attacker=("atk", None, "ATTACKER_KEY", 30.0))) == {"TARGET_KEY": "t"}
 
 
 @pytest.mark.timeout(180)

@@ -164,6 +164,7 @@ class Plan:
     attacks: list[Any] = field(default_factory=list)  # built Attack instances (adversarial mode)
     attack_ctx: Any = None  # their AttackContext (blob store and attacker set when the run starts)
     target_config: TargetConfig | None = None  # what a Ray worker rebuilds the target from
+    attack_recipe: Any = None  # what a Ray worker rebuilds the attacks from (attacks.select.Recipe)
 
 
 def content_hash(cases: list[Case]) -> str:
@@ -241,15 +242,15 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
         samples=samples if samples != 1 else None,
     )
     calib = quality.calibration(opts.judge_config)  # a bad --calibrate file fails here, before any write
-    attacks, ctx = plan_attacks(opts, opts.timeout_s)
+    attacks, ctx, recipe = plan_attacks(opts, opts.timeout_s)
     if attacks and getattr(target, "replays_recorded", False):
         raise UsageError(f"--attack: --target {opts.target} replays recorded answers, which cannot be attacked; "
                          "attack a live target (openai, gguf, hf, diffusers)")
     from mmsafe.engine import executors
 
-    executors.check(opts.executor, opts.ray_workers, attacks)
+    executors.check(opts.executor, opts.ray_workers)
     out = opts.out or new_run_dir(opts.target, target.model)
-    return Plan(spec, target, cases, judge_names, judges, out, images, calib, attacks, ctx, cfg)
+    return Plan(spec, target, cases, judge_names, judges, out, images, calib, attacks, ctx, cfg, recipe)
 
 
 def spool_file(path: Path, images: dict[str, bytes], limit: int | None, system_prompt: str | None) -> CaseSpool:
@@ -300,29 +301,28 @@ def supported(cases: list[Case], target: str, warn) -> list[Case]:
     return kept
 
 
-def plan_attacks(opts: RunOptions, timeout_s: float) -> tuple[list[Any], Any]:
-    """The attacks the flags select, built (a bad name or parameter fails here, before any write)."""
+def plan_attacks(opts: RunOptions, timeout_s: float) -> tuple[list[Any], Any, Any]:
+    """The attacks the flags select, built (a bad name or parameter fails here, before any write),
+    their context, and the recipe they were built from (what a Ray worker builds them again from)."""
     protocol = whole_protocol(opts.suite)
     if opts.attacks == ("none",):
-        return [], None
+        return [], None, None
     if protocol and not (opts.attacks or opts.attack_families or opts.all_attacks):
         opts = replace(opts, attacks=PROTOCOL_ATTACKS)
     if not (opts.attacks or opts.attack_families or opts.all_attacks):
         if opts.attack_params:
             raise UsageError("--attack-param: no attack is selected (--attack, --attack-family or --attacks all)")
-        return [], None
+        return [], None, None
     from mmsafe.attacks import select
-    from mmsafe.attacks.attacker import Attacker
-    from mmsafe.attacks.base import AttackContext
 
     if (opts.attacker_base_url or opts.attacker_api_key_env) and not opts.attacker_model:
         raise UsageError("--attacker-base-url/--attacker-api-key-env: give the model with --attacker-model")
-    attacker = (Attacker(opts.attacker_model, opts.attacker_base_url, opts.attacker_api_key_env, timeout_s)
+    attacker = ((opts.attacker_model, opts.attacker_base_url, opts.attacker_api_key_env, timeout_s)
                 if opts.attacker_model else None)
-    ctx = AttackContext(attacker=attacker, budget=opts.attack_budget,
-                        modes=frozenset({"benchmark"}) if protocol else None)
-    names = select.chosen(opts.attacks, opts.attack_families, opts.all_attacks)
-    return select.build(names, opts.attack_params, ctx), ctx
+    recipe = select.Recipe(tuple(select.chosen(opts.attacks, opts.attack_families, opts.all_attacks)),
+                           dict(opts.attack_params), opts.attack_budget,
+                           frozenset({"benchmark"}) if protocol else None, attacker)
+    return (*recipe.build(), recipe)
 
 
 class Laps:
@@ -439,7 +439,7 @@ async def _run_stages(store: Store, opts: RunOptions, p: Plan, judges: list[Any]
                 ray_cfg = executors.RayConfig(opts.ray_address, opts.ray_workers)
                 stats = await executors.generate(store, opts.target, p.target_config, label, p.cases, opts.concurrency,
                                                  ray_cfg, policy, progress, feed, opts.max_reply_bytes, opts.max_rps,
-                                                 warn)
+                                                 warn, p.attacks, p.attack_recipe)
             else:
                 stats = await runner.generate(store, paced, label, p.cases, opts.concurrency, policy, progress, feed,
                                               max_bytes=opts.max_reply_bytes, warn=warn, attacks=p.attacks)

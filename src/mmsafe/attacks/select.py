@@ -4,6 +4,7 @@ selected attack that takes KEY)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from mmsafe.attacks import load_all
@@ -67,6 +68,30 @@ def build(names: list[str], params: dict[str, Any], ctx: AttackContext) -> list[
     if len(set(labels)) != len(labels):
         raise UsageError("--attack: the same attack is selected twice with the same parameters")
     return out
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a run's attacks are built from, picklable: the driver builds them from it, and so does
+    each Ray worker (`--executor ray`), with its own blob store and attacker client, so both hold the
+    same attacks under the same labels."""
+
+    names: tuple[str, ...]
+    params: dict[str, Any] = field(default_factory=dict)  # --attack-param
+    budget: int = 20  # --attack-budget
+    modes: frozenset[str] | None = None
+    attacker: tuple[str, str | None, str | None, float] | None = None  # model, base URL, key variable, timeout
+
+    def build(self, blobs: Any = None) -> tuple[list[Attack], AttackContext]:
+        from mmsafe.attacks.attacker import Attacker
+
+        ctx = AttackContext(blobs=blobs, attacker=Attacker(*self.attacker) if self.attacker else None,
+                            budget=self.budget, modes=self.modes)
+        return build(list(self.names), self.params, ctx), ctx
+
+    def key_env(self) -> str | None:
+        """The variable the attacker's API key is read from, when there is an attacker."""
+        return (self.attacker[2] or "OPENAI_API_KEY") if self.attacker else None
 
 
 def _takes(cls: type[Attack]) -> str:

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mmsafe.attacks.base import Attack
 from mmsafe.engine import runner
 from mmsafe.engine.progress import NullProgress
 from mmsafe.engine.retry import RetryPolicy
@@ -59,7 +60,7 @@ class RayConfig:
     chunk: int | None = None  # None: CHUNK
 
 
-def check(executor: str, workers: int, attacks: Sequence[Any]) -> None:
+def check(executor: str, workers: int) -> None:
     """Flag checks for plan(): a bad value names the flag, before anything is written."""
     if executor not in EXECUTORS:
         raise UsageError(f"--executor: {executor!r} is not one of {', '.join(EXECUTORS)}")
@@ -67,9 +68,6 @@ def check(executor: str, workers: int, attacks: Sequence[Any]) -> None:
         return
     if workers < 1:
         raise UsageError(f"--ray-workers: expected 1 or more, got {workers}")
-    if attacks:
-        raise UsageError("--executor ray: attacks (--attack, --attack-family, --attacks) run with "
-                         "--executor local in this release")
     if importlib.util.find_spec("ray") is None:
         raise UsageError("--executor ray needs Ray: pip install 'mmsafe[ray]'")
 
@@ -100,37 +98,43 @@ def ray_session(ray_cfg: RayConfig) -> Iterator[None]:
             ray.shutdown()
 
 
-def key_env(cfg: TargetConfig) -> dict[str, str]:
-    """The API key's variable for the workers' runtime_env, when the driver has it set (a worker
-    otherwise reads its own environment). Only the NAME is ever shown; the value is not logged."""
-    name = cfg.api_key_env or DEFAULT_KEY_ENV
-    return {name: os.environ[name]} if os.environ.get(name) else {}
+def key_env(cfg: TargetConfig, recipe: Any = None) -> dict[str, str]:
+    """The API keys' variables (the target's, and the attacker model's when attacks use one) for the
+    workers' runtime_env, when the driver has them set (a worker otherwise reads its own
+    environment). Only the NAMES are ever shown; the values are not logged."""
+    names = {cfg.api_key_env or DEFAULT_KEY_ENV, *([recipe.key_env()] if recipe is not None and recipe.key_env() else [])}
+    return {n: os.environ[n] for n in sorted(names) if os.environ.get(n)}
+
+
+def pair_key(case_id: str, attack: str) -> str:
+    """One (case, attack) pair's name between the driver and a worker (`none`: the plain case)."""
+    return f"{case_id}\x00{attack}"
 
 
 # -- the worker side ----------------------------------------------------------------------------
 
 class ShardBlobs:
-    """The blob store a worker's target sees: the images its cases name (sent with each chunk, kept
-    until the last case that names them is answered), and the images the target makes, kept to send
-    back with the next batch (the driver stores them)."""
+    """The blob store a worker's target and attacks see: the images its cases name (sent with each
+    chunk, kept until the last (case, attack) pair that names them is answered), and the images the
+    target or an attack makes, kept to send back with the next batch (the driver stores them)."""
 
     def __init__(self) -> None:
         self._have: dict[str, bytes] = {}
         self.new: dict[str, bytes] = {}
-        self._named: dict[str, list[str]] = {}  # case id -> the images it names, until it is answered
-        self._users: dict[str, int] = {}  # image -> cases sent that name it and are not answered yet
+        self._named: dict[str, list[str]] = {}  # pair key -> the images its case names, until it is answered
+        self._users: dict[str, int] = {}  # image -> pairs sent that name it and are not answered yet
 
     def add(self, images: dict[str, bytes], named: dict[str, list[str]]) -> None:
-        """The next chunk's images, and which of its cases name which."""
+        """The next chunk's images, and which of its pairs (by pair_key) name which."""
         self._have.update(images)
-        for case_id, shas in named.items():
-            self._named[case_id] = shas
+        for key, shas in named.items():
+            self._named[key] = shas
             for sha in shas:
                 self._users[sha] = self._users.get(sha, 0) + 1
 
-    def answered(self, case_id: str) -> None:
-        """The case's answer is recorded: an image no other waiting case names is dropped."""
-        for sha in self._named.pop(case_id, ()):
+    def answered(self, key: str) -> None:
+        """The pair's answer is recorded: an image no other waiting pair names is dropped."""
+        for sha in self._named.pop(key, ()):
             self._users[sha] -= 1
             if not self._users[sha]:
                 del self._users[sha]
@@ -152,12 +156,14 @@ class ShardBlobs:
 
 class ShardSink:
     """What `runner.generate` writes to on a worker, in place of the store: nothing is done yet
-    (the driver sent only pending cases), and every record waits for the next batch."""
+    (the driver sent only pending pairs), and every record, and every pair an attack turned out not
+    to apply to, waits for the next batch."""
 
     def __init__(self, batch: int, blobs: ShardBlobs) -> None:
         self.blobs = blobs
         self.records: list[str] = []
         self.warnings: list[str] = []
+        self.skipped: list[tuple[str, str]] = []  # (case id, attack label): not applicable, never stored
         self._batch = batch
         self.full = asyncio.Event()
 
@@ -166,9 +172,13 @@ class ShardSink:
 
     def put_generation(self, g: Generation, body: str | None = None) -> None:
         self.records.append(body or g.model_dump_json())
-        self.blobs.answered(g.case_id)
+        self.blobs.answered(pair_key(g.case_id, g.attack))
         if len(self.records) >= self._batch:
             self.full.set()
+
+    def skip(self, case: Case, attack: str) -> None:
+        self.skipped.append((case.id, attack))
+        self.blobs.answered(pair_key(case.id, attack))
 
     async def flush(self) -> None:
         return None
@@ -177,28 +187,32 @@ class ShardSink:
         return None
 
     def take(self) -> dict[str, Any]:
-        out = {"records": self.records[: self._batch], "warnings": self.warnings, "blobs": self.blobs.take_new()}
-        self.records, self.warnings = self.records[self._batch:], []
+        out = {"records": self.records[: self._batch], "warnings": self.warnings, "blobs": self.blobs.take_new(),
+               "skipped": self.skipped}
+        self.records, self.warnings, self.skipped = self.records[self._batch:], [], []
         if len(self.records) < self._batch:
             self.full.clear()
         return out
 
 
 class CaseFeed:
-    """A worker's cases as the driver sends them, a chunk at a time (`put`), taken one by one by
-    `runner.generate`'s workers (an async iterator of (case, None)); `end` says no more will come.
+    """A worker's (case, attack) pairs as the driver sends them, a chunk at a time (`put`: the case's
+    JSON and the attack's label, None for the plain case), taken one by one by `runner.generate`'s
+    workers (an async iterator of (case, attack), the attack looked up in `attacks`, which the shard
+    fills before it starts); `end` says no more will come.
     `put` returns once at most `keep` cases wait untaken, so the driver has the next chunk on its way
     before the worker runs dry, and neither side ever holds more than about two chunks."""
 
     def __init__(self) -> None:
-        self._waiting: collections.deque[str] = collections.deque()
+        self.attacks: dict[str, Attack] = {}
+        self._waiting: collections.deque[tuple[str, str | None]] = collections.deque()
         self._keep = 0
         self._ended = False
         self._more = asyncio.Event()
         self._taken = asyncio.Event()
 
-    async def put(self, cases_json: list[str], keep: int) -> None:
-        self._waiting.extend(cases_json)
+    async def put(self, pairs: list[tuple[str, str | None]], keep: int) -> None:
+        self._waiting.extend(pairs)
         self._keep = keep
         self._more.set()
         while len(self._waiting) > keep:
@@ -212,32 +226,36 @@ class CaseFeed:
     def __aiter__(self) -> CaseFeed:
         return self
 
-    async def __anext__(self) -> tuple[Case, None]:
+    async def __anext__(self) -> tuple[Case, Attack | None]:
         while not self._waiting:
             if self._ended:
                 raise StopAsyncIteration
             self._more.clear()
             await self._more.wait()
-        body = self._waiting.popleft()
+        body, attack = self._waiting.popleft()
         if len(self._waiting) <= self._keep:  # wakes `put` once, not on every case taken
             self._taken.set()
-        return Case.model_validate_json(body), None
+        return Case.model_validate_json(body), (self.attacks[attack] if attack is not None else None)
 
 
 async def run_shard(target_name: str, cfg: TargetConfig, label: str, cases: CaseFeed, concurrency: int,
                     policy: RetryPolicy, max_bytes: int | None, max_rps: float | None, blobs: ShardBlobs,
-                    batch: int = BATCH, interval_s: float = INTERVAL_S):
-    """Answer the cases `cases` brings with the local engine, yielding batches {records, warnings, blobs}."""
+                    batch: int = BATCH, interval_s: float = INTERVAL_S, recipe: Any = None):
+    """Answer the pairs `cases` brings with the local engine, yielding batches {records, warnings,
+    blobs, skipped}. The attacks are built again here from the driver's `recipe`, with this worker's
+    blob store and its own attacker client."""
     from mmsafe.engine.pacing import PacedTarget
     from mmsafe.targets import targets
 
     target = targets.get(target_name, "--target")(cfg)
     if hasattr(target, "blobs"):
         target.blobs = blobs
+    attacks, ctx = recipe.build(blobs) if recipe is not None else ([], None)
+    cases.attacks = {a.label: a for a in attacks}
     paced = PacedTarget(target, max_rps) if max_rps else target
     sink = ShardSink(batch, blobs)
     task = asyncio.create_task(runner.generate(sink, paced, label, cases, concurrency, policy,
-                                               max_bytes=max_bytes, warn=sink.warnings.append))
+                                               max_bytes=max_bytes, warn=sink.warnings.append, on_skip=sink.skip))
     try:
         while True:
             full = asyncio.create_task(sink.full.wait())
@@ -245,13 +263,15 @@ async def run_shard(target_name: str, cfg: TargetConfig, label: str, cases: Case
             full.cancel()
             if task.done():
                 break
-            if sink.records or sink.warnings:
+            if sink.records or sink.warnings or sink.skipped:
                 yield sink.take()
         task.result()  # a failure that stops the shard (the target cannot be reached) ends the stream
-        while sink.records or sink.warnings or blobs.new:
+        while sink.records or sink.warnings or sink.skipped or blobs.new:
             yield sink.take()
     finally:
         task.cancel()
+        if ctx is not None and ctx.attacker is not None:
+            await ctx.attacker.close()
 
 
 _actor_cls = None
@@ -269,19 +289,19 @@ def _worker_class(ray):
                 self.cases = CaseFeed()
                 self.blobs = ShardBlobs()
 
-            async def feed(self, cases_json: list[str], images: dict[str, bytes], named: dict[str, list[str]],
-                           keep: int) -> None:
+            async def feed(self, pairs: list[tuple[str, str | None]], images: dict[str, bytes],
+                           named: dict[str, list[str]], keep: int) -> None:
                 self.blobs.add(images, named)
-                await self.cases.put(cases_json, keep)
+                await self.cases.put(pairs, keep)
 
             async def end(self) -> None:
                 self.cases.end()
 
             async def run(self, target_name: str, cfg: TargetConfig, label: str, concurrency: int,
                           policy: RetryPolicy, max_bytes: int | None, max_rps: float | None, batch: int,
-                          interval_s: float):
+                          interval_s: float, recipe: Any):
                 async for out in run_shard(target_name, cfg, label, self.cases, concurrency, policy, max_bytes,
-                                           max_rps, self.blobs, batch, interval_s):
+                                           max_rps, self.blobs, batch, interval_s, recipe):
                     yield out
 
         _actor_cls = ShardWorker
@@ -290,10 +310,10 @@ def _worker_class(ray):
 
 # -- the driver side ----------------------------------------------------------------------------
 
-async def images_of(cases: list[Case], blobs: Any) -> tuple[dict[str, bytes], dict[str, list[str]]]:
-    """The bytes of the images `cases` name (read from the blob store off the event loop), and which
-    case names which."""
-    named = {c.id: shas for c in cases
+async def images_of(pairs: list[tuple[Case, Attack | None]], blobs: Any) -> tuple[dict[str, bytes], dict[str, list[str]]]:
+    """The bytes of the images the pairs' cases name (read from the blob store off the event loop),
+    and which pair (by pair_key) names which."""
+    named = {pair_key(c.id, a.label if a is not None else "none"): shas for c, a in pairs
              if (shas := sorted({p.image_sha256 for m in c.turns for p in m.images if p.image_sha256}))}
     shas = {s for v in named.values() for s in v}
     return (await asyncio.to_thread(lambda: {s: blobs.get(s) for s in shas}) if shas else {}), named
@@ -302,50 +322,58 @@ async def images_of(cases: list[Case], blobs: Any) -> tuple[dict[str, bytes], di
 async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, cases: Iterable[Case],
                    concurrency: int, ray_cfg: RayConfig, policy: RetryPolicy | None = None, progress=None,
                    feed=None, max_bytes: int | None = DEFAULT_MAX_REPLY_BYTES, max_rps: float | None = None,
-                   warn=lambda msg: None) -> runner.StageStats:
+                   warn=lambda msg: None, attacks: Sequence[Attack] = (), recipe: Any = None) -> runner.StageStats:
     """The generate stage across Ray workers (within ray_session); the same records as `runner.generate`
-    reach the store. The cases still to ask are read from `cases` (a CaseSpool streams them from
-    disk) a chunk at a time, as workers have room: the driver holds the cases it has sent and not yet
-    had answered, at most about two chunks per worker, whatever the run's size."""
+    reach the store. The (case, attack) pairs still to ask are read from `cases` (a CaseSpool streams
+    them from disk) a chunk at a time, as workers have room: the driver holds the pairs it has sent
+    and not yet had answered, at most about two chunks per worker, whatever the run's size. `attacks`
+    were built from `recipe`, which the workers build them again from."""
     import ray
 
     policy = policy or RetryPolicy()
     progress = progress or NullProgress()
     done = store.done_keys()
     stats = runner.StageStats(skipped=len(done))
-    stats.todo = runner.count_work(cases, label, (), done, {})
+    stats.todo = runner.count_work(cases, label, attacks, done, stats.not_applicable)
     if not stats.todo:
         return stats
     n = max(1, min(ray_cfg.workers, stats.todo))
     each = max(1, concurrency // n)
     rps = max_rps / n if max_rps else None
     chunk = max(1, min(ray_cfg.chunk or CHUNK, -(-stats.todo // n)))  # a small run still reaches every worker
-    pending = (c for c, _ in runner.work(cases, label, (), done, {}))  # shared: each case goes to one worker
-    env = key_env(cfg)
+    pending = runner.work(cases, label, attacks, done, {})  # shared: each pair goes to one worker
+    env = key_env(cfg, recipe)
     Worker = _worker_class(ray)
     bar = progress.stage("generate", stats.todo)
     actors: list[Any] = []
 
-    redo: list[Case] = []  # cases a dead worker had, not answered: the next chunk any worker takes
+    redo: list[tuple[Case, Attack | None]] = []  # pairs a dead worker had, not answered: the next chunk any worker takes
 
-    async def receive(out: dict[str, Any], sent: dict[str, Case]) -> None:
+    def answered(key: str, sent: dict[str, tuple[Case, Attack | None]]) -> Case | None:
+        stats.done += 1
+        bar.advance()
+        pair = sent.pop(key, None)
+        return pair[0] if pair is not None else None
+
+    async def receive(out: dict[str, Any], sent: dict[str, tuple[Case, Attack | None]]) -> None:
         if out["blobs"]:  # images the target made: written off the event loop, before the records naming them
             await asyncio.to_thread(lambda: [store.blobs.put(data) for data in out["blobs"].values()])
         for msg in out["warnings"]:
             warn(msg)
+        for case_id, name in out["skipped"]:  # an attack found at transform time that it cannot be used here
+            stats.not_applicable[name] = stats.not_applicable.get(name, 0) + 1
+            answered(pair_key(case_id, name), sent)
         for body in out["records"]:
             gen = Generation.model_validate_json(body)
             store.put_generation(gen, body)
-            case = sent.pop(gen.case_id, None)
+            case = answered(pair_key(gen.case_id, gen.attack), sent)
             if feed is not None and case is not None:
                 await feed.put(case, gen)
             stats.errors += gen.error is not None
-            stats.done += 1
-            bar.advance()
         await store.room()
 
-    async def send(actor: Any, sent: dict[str, Case]) -> None:
-        """Chunks to one worker until the cases run out: first what a dead worker left, then new ones."""
+    async def send(actor: Any, sent: dict[str, tuple[Case, Attack | None]]) -> None:
+        """Chunks to one worker until the pairs run out: first what a dead worker left, then new ones."""
         while True:
             if redo:
                 part, redo[:] = redo[:chunk], redo[chunk:]
@@ -354,23 +382,24 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
             if not part:
                 await actor.end.remote()
                 return
-            for c in part:
-                sent[c.id] = c
+            for c, a in part:
+                sent[pair_key(c.id, a.label if a is not None else "none")] = (c, a)
             images, named = await images_of(part, store.blobs)
-            await actor.feed.remote([c.model_dump_json() for c in part], images, named, chunk // 2)
+            await actor.feed.remote([(c.model_dump_json(), a.label if a is not None else None) for c, a in part],
+                                    images, named, chunk // 2)
 
-    async def answers(stream: Any, sent: dict[str, Case]) -> None:
+    async def answers(stream: Any, sent: dict[str, tuple[Case, Attack | None]]) -> None:
         async for ref in stream:
             await receive(await ref, sent)
 
     async def drive() -> None:
-        sent: dict[str, Case] = {}  # sent to this slot's worker, not yet answered
+        sent: dict[str, tuple[Case, Attack | None]] = {}  # sent to this slot's worker, not yet answered (by pair_key)
         for attempt in range(RERUNS + 1):
             name = f"{NAME_PREFIX}{os.getpid()}-{next(_serial)}"  # named: `ray list actors` shows them
             actor = Worker.options(name=name, runtime_env={"env_vars": env} if env else None).remote()
             actors.append(actor)
             stream = actor.run.options(num_returns="streaming").remote(
-                target_name, cfg, label, each, policy, max_bytes, rps, ray_cfg.batch, ray_cfg.interval_s)
+                target_name, cfg, label, each, policy, max_bytes, rps, ray_cfg.batch, ray_cfg.interval_s, recipe)
             both = [asyncio.create_task(answers(stream, sent)), asyncio.create_task(send(actor, sent))]
             try:
                 await asyncio.wait(both, return_when=asyncio.FIRST_EXCEPTION)
@@ -381,7 +410,7 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
                     ray.exceptions.ObjectLostError) as exc:
                 redo.extend(sent.values())
                 where = "a new worker" if attempt < RERUNS else "the other workers"
-                warn(f"a Ray worker died ({type(exc).__name__}); its {len(sent)} unanswered case(s) go to {where}")
+                warn(f"a Ray worker died ({type(exc).__name__}); its {len(sent)} unanswered request(s) go to {where}")
                 sent.clear()
             except ray.exceptions.RayTaskError as exc:  # the worker's own error (e.g. the target is unreachable)
                 raise (exc.cause if isinstance(exc.cause, Exception) else exc) from None
@@ -395,7 +424,7 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
     try:
         await asyncio.gather(*tasks)
         if stats.done < stats.todo:  # workers died more often than they may be replaced
-            warn(f"{stats.todo - stats.done} case(s) stay pending: run the same command to resume")
+            warn(f"{stats.todo - stats.done} request(s) stay pending: run the same command to resume")
     finally:
         for t in tasks:
             t.cancel()

@@ -136,7 +136,7 @@ async def generate(
     store: Store,
     target: Target,
     label: str,
-    cases: Iterable[Case] | AsyncIterator[tuple[Case, None]],
+    cases: Iterable[Case] | AsyncIterator[tuple[Case, Attack | None]],
     concurrency: int,
     policy: RetryPolicy | None = None,
     progress=None,
@@ -144,10 +144,12 @@ async def generate(
     max_bytes: int | None = DEFAULT_MAX_REPLY_BYTES,
     warn=lambda msg: None,
     attacks: Sequence[Attack] = (),
+    on_skip=None,
 ) -> StageStats:
     """Ask the target for every (case, attack) not yet answered (the plain case, `none`, always);
     `feed` (a JudgeFeed) judges as answers arrive. `cases` may also be an async iterator of
-    (case, None) pairs still arriving (a Ray worker's `CaseFeed`): each is asked as it comes.
+    (case, attack) pairs still arriving (a Ray worker's `CaseFeed`): each is asked as it comes, and
+    `on_skip(case, attack label)` hears of each pair an attack finds it cannot be used on.
     The target is started (a local model loaded) only when something is left to ask, and closed after."""
     policy = policy or RetryPolicy()
     progress = progress or NullProgress()
@@ -171,6 +173,8 @@ async def generate(
         if got is None:  # the attack found at transform time that it cannot be used here
             name = attack.label if attack is not None else "none"
             stats.not_applicable[name] = stats.not_applicable.get(name, 0) + 1
+            if on_skip is not None:
+                on_skip(case, name)
         else:
             gen, body = got
             store.put_generation(gen, body)
