@@ -6,7 +6,8 @@ Starts the stub with latency L, writes N prompts (as scripts/bench.py does), rec
 the share of samples per thread and the functions with the most samples: inclusive (the function
 and what it calls) and self (the function's own lines). Needs py-spy (`pip install py-spy`).
 
-Usage: scripts/profile_run.py [--n 20000] [--latency-ms 0] [--conc 100] [--rate 200] [--top 40] [--echo] [--callees 'FUNC (file.py)']
+Usage: scripts/profile_run.py [--n 20000] [--latency-ms 0] [--conc 100] [--rate 200] [--top 40] [--echo] [--gil]
+       [--callees 'FUNC (file.py)']
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def main() -> None:
     ap.add_argument("--echo", action="store_true", help="the stub's answers repeat the prompt: distinct replies")
     ap.add_argument("--callees", help="also split this function's samples by its direct callees, "
                     "e.g. '_one (runner.py)'")
+    ap.add_argument("--gil", action="store_true", help="sample only the thread that holds the GIL (py-spy --gil): "
+                    "what keeps the event loop from running")
     a = ap.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
@@ -83,7 +86,8 @@ def main() -> None:
         stub, port = start_stub(a.latency_ms, a.echo)
         try:
             proc = subprocess.run(
-                [spy, "record", "-r", str(a.rate), "-f", "raw", "-o", str(raw), "--", sys.executable, "-m", "mmsafe",
+                [spy, "record", "-r", str(a.rate), "-f", "raw", "-o", str(raw), *(["--gil"] if a.gil else []),
+                 "--", sys.executable, "-m", "mmsafe",
                  "run", "--target", "openai", "--model", "stub-model", "--base-url", f"http://127.0.0.1:{port}/v1",
                  "--suite", str(suite), "--judge", "refusal", "--concurrency", str(a.conc), "--out", str(Path(tmp) / "run"),
                  "--json"], capture_output=True, text=True, env={**os.environ, "OPENAI_API_KEY": "x"})

@@ -369,6 +369,32 @@ def test_a_worker_keeps_an_image_until_the_last_case_naming_it_is_answered():
     blobs.answered("c3")
     with pytest.raises(KeyError):
         blobs.get("a")
-    made = blobs.put(b"picture")
+    made = blobs.put(b"picture")  # made outside any pair: kept
     blobs.answered("c9")  # a case that named no image
     assert blobs.get(made) == b"picture" and blobs.take_new() == {made: b"picture"}
+
+
+def test_a_worker_drops_an_image_made_for_a_pair_with_its_answer():
+    """An image a target or an attack makes while a worker task answers a pair (set as CaseFeed
+    hands the pair out, and seen by the threads the task starts) stays while that pair waits, goes
+    with its answer, and is still sent back once."""
+    import contextvars
+
+    from mmsafe.engine import executors
+    from mmsafe.engine.executors import ShardBlobs, pair_key
+
+    blobs = ShardBlobs()
+    blobs.add({"in": b"IN"}, {pair_key("c1", "figstep"): ["in"]})
+
+    async def answer_c1() -> tuple[str, str]:
+        executors._PAIR.set(pair_key("c1", "figstep"))
+        render = await asyncio.to_thread(blobs.put, b"render")  # an attack draws on a thread
+        return render, blobs.put(b"reply picture")  # the target's reply carries a picture
+
+    render, reply = contextvars.Context().run(asyncio.run, answer_c1())
+    assert blobs.get(render) == b"render" and blobs.get(reply) == b"reply picture"
+    blobs.answered(pair_key("c1", "figstep"))
+    for sha in ("in", render, reply):
+        with pytest.raises(KeyError):
+            blobs.get(sha)
+    assert blobs.take_new() == {render: b"render", reply: b"reply picture"}

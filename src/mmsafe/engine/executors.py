@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import hashlib
 import importlib.util
 import itertools
@@ -49,6 +50,9 @@ RERUNS = 1  # times a dead worker is replaced by a new one within one run
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 NAME_PREFIX = "mmsafe-shard-"  # Ray actor names: mmsafe-shard-<driver pid>-<n>
 _serial = itertools.count(1)
+# the pair a worker task is answering: set as CaseFeed hands the pair out (the task's context, which
+# the threads it starts with asyncio.to_thread copy), so an image made for it is dropped with its answer
+_PAIR: contextvars.ContextVar[str | None] = contextvars.ContextVar("mmsafe_shard_pair", default=None)
 
 
 @dataclass(frozen=True)
@@ -115,22 +119,26 @@ def pair_key(case_id: str, attack: str) -> str:
 
 class ShardBlobs:
     """The blob store a worker's target and attacks see: the images its cases name (sent with each
-    chunk, kept until the last (case, attack) pair that names them is answered), and the images the
-    target or an attack makes, kept to send back with the next batch (the driver stores them)."""
+    chunk) and the images the target or an attack makes for a pair (a typographic render, a generated
+    picture), each kept until the last (case, attack) pair that names or made it is answered. A made
+    image also waits in `new` until it is sent back with the next batch (the driver stores it)."""
 
     def __init__(self) -> None:
         self._have: dict[str, bytes] = {}
         self.new: dict[str, bytes] = {}
-        self._named: dict[str, list[str]] = {}  # pair key -> the images its case names, until it is answered
+        self._named: dict[str, list[str]] = {}  # pair key -> the images it names or made, until it is answered
         self._users: dict[str, int] = {}  # image -> pairs sent that name it and are not answered yet
 
     def add(self, images: dict[str, bytes], named: dict[str, list[str]]) -> None:
         """The next chunk's images, and which of its pairs (by pair_key) name which."""
         self._have.update(images)
         for key, shas in named.items():
-            self._named[key] = shas
             for sha in shas:
-                self._users[sha] = self._users.get(sha, 0) + 1
+                self._use(key, sha)
+
+    def _use(self, key: str, sha: str) -> None:
+        self._named.setdefault(key, []).append(sha)
+        self._users[sha] = self._users.get(sha, 0) + 1
 
     def answered(self, key: str) -> None:
         """The pair's answer is recorded: an image no other waiting pair names is dropped."""
@@ -144,9 +152,12 @@ class ShardBlobs:
         return self._have[sha]
 
     def put(self, data: bytes) -> str:
+        """Keep an image made for the pair being answered (while it waits) and to send back."""
         sha = hashlib.sha256(data).hexdigest()
         if sha not in self._have:
             self._have[sha] = self.new[sha] = data
+        if (key := _PAIR.get()) is not None:
+            self._use(key, sha)
         return sha
 
     def take_new(self) -> dict[str, bytes]:
@@ -235,7 +246,9 @@ class CaseFeed:
         body, attack = self._waiting.popleft()
         if len(self._waiting) <= self._keep:  # wakes `put` once, not on every case taken
             self._taken.set()
-        return Case.model_validate_json(body), (self.attacks[attack] if attack is not None else None)
+        case = Case.model_validate_json(body)
+        _PAIR.set(pair_key(case.id, attack or "none"))  # awaited by the task that answers it: its context
+        return case, (self.attacks[attack] if attack is not None else None)
 
 
 async def run_shard(target_name: str, cfg: TargetConfig, label: str, cases: CaseFeed, concurrency: int,
