@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import write_suite
+from conftest import mmsafe, write_suite
 from fake_openai import FakeOpenAI, text_of
 from mmsafe.evaluate import RunOptions, evaluate
 
@@ -398,3 +398,78 @@ def test_a_worker_drops_an_image_made_for_a_pair_with_its_answer():
         with pytest.raises(KeyError):
             blobs.get(sha)
     assert blobs.take_new() == {render: b"render", reply: b"reply picture"}
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once it is closed
+
+
+@pytest.mark.parametrize("address, words", [
+    ("nonsense", "expected HOST:PORT"),
+    ("head:port", "expected HOST:PORT"),
+    ("127.0.0.1:{closed}", "cannot connect"),
+    ("ray://127.0.0.1:{closed}", "cannot connect"),
+    ("127.0.0.1:{http}", "does not answer as Ray does"),
+])
+def test_a_bad_ray_address_fails_at_once_naming_the_flag(tmp_path, address, words):
+    """A dead or wrong --ray-address is an error before any run folder exists; Ray itself would
+    retry it for minutes (an HTTP server's port hung `ray.init` for over 3 minutes here)."""
+    pytest.importorskip("ray")
+    suite = write_suite(tmp_path / "suite.jsonl", _prompts(3))
+    with FakeOpenAI() as srv:
+        port = srv.base_url.rsplit(":", 1)[1].split("/")[0]
+        addr = address.format(closed=_closed_port(), http=port)
+        started = time.monotonic()
+        r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", srv.base_url, "--suite", str(suite),
+                   "--judge", "refusal", "--executor", "ray", "--ray-address", addr, "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and f"--ray-address {addr}"[:20] in r.stderr.replace("'", "") and words in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "o").exists()
+    assert time.monotonic() - started < 30
+    assert not srv.bodies  # nothing was asked
+
+
+def test_a_server_that_speaks_http2_passes_the_address_check():
+    """What a Ray GCS or Ray client server sends back to an HTTP/2 preface (a SETTINGS frame) is
+    enough; the check reads nothing more."""
+    import socket
+    import threading
+
+    from mmsafe.engine.executors import check_address
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(64)
+            conn.sendall(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        check_address(f"127.0.0.1:{listener.getsockname()[1]}")
+    finally:
+        t.join(5)
+        listener.close()
+
+
+def test_rays_own_start_error_is_worded_for_the_flag(monkeypatch):
+    ray = pytest.importorskip("ray")
+    from mmsafe.engine import executors
+    from mmsafe.errors import UsageError
+
+    def no_cluster(**kw):
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    # the module's own Ray instance (if up) is neither seen nor shut down here
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    with pytest.raises(UsageError, match=r"--ray-address auto: cannot join the Ray cluster: ConnectionError: Could not find"):
+        executors.init_ray(executors.RayConfig(address="auto"))
+    with pytest.raises(UsageError, match=r"--executor ray: cannot start a local Ray instance"):
+        executors.init_ray(executors.RayConfig())

@@ -4,6 +4,7 @@ compute metrics, write results.json. The CLI is a thin layer over `evaluate()`."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hashlib
 import importlib.util
@@ -248,7 +249,7 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
                          "attack a live target (openai, gguf, hf, diffusers)")
     from mmsafe.engine import executors
 
-    executors.check(opts.executor, opts.ray_workers)
+    executors.check(opts.executor, opts.ray_workers, opts.ray_address)
     out = opts.out or new_run_dir(opts.target, target.model)
     return Plan(spec, target, cases, judge_names, judges, out, images, calib, attacks, ctx, cfg, recipe)
 
@@ -343,15 +344,27 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> di
     p = plan(opts, warn)  # everything that can be wrong with the input fails here, before any write
     lap("load")
     try:
-        check_out(p.out)
-        p.out.mkdir(parents=True, exist_ok=True)
-        with RunLock(p.out):  # one `mmsafe run` per folder; released however this process ends
-            return await _run(opts, p, progress, lap, warn)
-    except (OSError, sqlite3.Error) as exc:  # read-only, disk full, a file where a folder should be
-        raise folder_error(p.out, exc) from None
+        with _cluster(opts):  # --executor ray joins (or starts) Ray before the run folder is touched
+            try:
+                check_out(p.out)
+                p.out.mkdir(parents=True, exist_ok=True)
+                with RunLock(p.out):  # one `mmsafe run` per folder; released however this process ends
+                    return await _run(opts, p, progress, lap, warn)
+            except (OSError, sqlite3.Error) as exc:  # read-only, disk full, a file where a folder should be
+                raise folder_error(p.out, exc) from None
     finally:
         if isinstance(p.cases, CaseSpool):
             p.cases.close()
+
+
+def _cluster(opts: RunOptions):
+    """Ray for the whole run with --executor ray (judge actors start before generation and end
+    after judging); nothing otherwise."""
+    if opts.executor != "ray":
+        return contextlib.nullcontext()
+    from mmsafe.engine import executors
+
+    return executors.ray_session(executors.RayConfig(opts.ray_address, opts.ray_workers))
 
 
 def check_out(out: Path) -> None:
@@ -395,11 +408,10 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
 
             judges = offloaded(p.judges, opts.judge_config, opts.judge_workers)
         return await _run_stages(store, opts, p, judges, progress, lap, warn)
-    from mmsafe.engine import executors, ray_judges
+    from mmsafe.engine import ray_judges
 
     judges = ray_judges.sharded(p.judges, opts.judge_config, opts.ray_workers)
-    with executors.ray_session(executors.RayConfig(opts.ray_address, opts.ray_workers)):
-        await _run_stages(store, opts, p, judges, progress, lap, warn)
+    await _run_stages(store, opts, p, judges, progress, lap, warn)
 
 
 async def _run_stages(store: Store, opts: RunOptions, p: Plan, judges: list[Any], progress, lap: Laps,

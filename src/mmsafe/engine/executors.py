@@ -30,6 +30,7 @@ import hashlib
 import importlib.util
 import itertools
 import os
+import socket
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,8 +65,10 @@ class RayConfig:
     chunk: int | None = None  # None: CHUNK
 
 
-def check(executor: str, workers: int) -> None:
-    """Flag checks for plan(): a bad value names the flag, before anything is written."""
+def check(executor: str, workers: int, address: str | None = None) -> None:
+    """Flag checks for plan(): a bad value names the flag, before anything is written. A cluster
+    named by host and port must accept a connection (Ray itself would retry a dead address for
+    minutes)."""
     if executor not in EXECUTORS:
         raise UsageError(f"--executor: {executor!r} is not one of {', '.join(EXECUTORS)}")
     if executor != "ray":
@@ -74,6 +77,44 @@ def check(executor: str, workers: int) -> None:
         raise UsageError(f"--ray-workers: expected 1 or more, got {workers}")
     if importlib.util.find_spec("ray") is None:
         raise UsageError("--executor ray needs Ray: pip install 'mmsafe[ray]'")
+    if address:
+        check_address(address)
+
+
+def check_address(address: str, timeout_s: float = 5.0) -> None:
+    """`--ray-address host:port` or `ray://host:port`: the port answers, or a UsageError says why.
+    `auto` and `local` are left to Ray (`init_ray` words its error)."""
+    if address in ("auto", "local"):
+        return
+    where = address.removeprefix("ray://")
+    host, colon, port = where.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in where:
+        raise UsageError(f"--ray-address {address!r}: expected HOST:PORT (a head node's GCS), "
+                         "ray://HOST:PORT (a Ray client server) or auto")
+    try:
+        sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s)
+    except OSError as exc:
+        raise UsageError(f"--ray-address {address}: cannot connect to {host}:{port} "
+                         f"({exc.strerror or type(exc).__name__}); is the cluster up (`ray status` on its head node)?") from None
+    with sock:
+        if os.environ.get("RAY_USE_TLS", "0").lower() in ("0", "false", "") and not speaks_grpc(sock):
+            raise UsageError(f"--ray-address {address}: {host}:{port} accepts connections but does not answer as "
+                             "Ray does (gRPC); give the head node's GCS port (6379 by default) or its Ray client "
+                             "port as ray://HOST:10001")
+
+
+def speaks_grpc(sock: socket.socket) -> bool:
+    """Whether the server behind `sock` answers an HTTP/2 connection preface with a SETTINGS frame,
+    as the gRPC servers of a Ray cluster (its GCS, its Ray client server) do; an HTTP/1 server, or
+    anything else, does not."""
+    try:
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+        head = b""
+        while len(head) < 9 and (got := sock.recv(9 - len(head))):
+            head += got
+    except OSError:
+        return False
+    return len(head) == 9 and head[3] == 4  # a frame header: 3 bytes length, then the type (4: SETTINGS)
 
 
 def init_ray(ray_cfg: RayConfig) -> bool:
@@ -85,7 +126,13 @@ def init_ray(ray_cfg: RayConfig) -> bool:
     if ray.is_initialized():
         return False
     local = {} if ray_cfg.address else {"num_cpus": max(os.cpu_count() or 1, ray_cfg.workers)}
-    ray.init(address=ray_cfg.address, include_dashboard=False, log_to_driver=False, configure_logging=False, **local)
+    try:
+        ray.init(address=ray_cfg.address, include_dashboard=False, log_to_driver=False, configure_logging=False, **local)
+    except Exception as exc:  # Ray's own errors (no cluster at `auto`, a version mismatch): named for the flag
+        ray.shutdown()
+        what = f"--ray-address {ray_cfg.address}: cannot join the Ray cluster" if ray_cfg.address else \
+            "--executor ray: cannot start a local Ray instance"
+        raise UsageError(f"{what}: {type(exc).__name__}: {str(exc)[:500]}") from None
     return True
 
 
