@@ -470,7 +470,11 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
                     ray.exceptions.ObjectLostError) as exc:
                 redo.extend(sent.values())
                 where = "a new worker" if attempt < RERUNS else "the other workers"
-                warn(f"a Ray worker died ({type(exc).__name__}); its {len(sent)} unanswered request(s) go to {where}")
+                why = " ".join(str(exc).split())  # Ray says why (killed, out of memory, an import that failed)
+                for secret in env.values():  # its text may quote the runtime_env: never the keys in it
+                    why = why.replace(secret, "***")
+                why = why[:300]
+                warn(f"a Ray worker died ({type(exc).__name__}: {why}); its {len(sent)} unanswered request(s) go to {where}")
                 sent.clear()
             except ray.exceptions.RayTaskError as exc:  # the worker's own error (e.g. the target is unreachable)
                 raise (exc.cause if isinstance(exc.cause, Exception) else exc) from None
