@@ -473,3 +473,39 @@ def test_rays_own_start_error_is_worded_for_the_flag(monkeypatch):
         executors.init_ray(executors.RayConfig(address="auto"))
     with pytest.raises(UsageError, match=r"--executor ray: cannot start a local Ray instance"):
         executors.init_ray(executors.RayConfig())
+
+
+@pytest.mark.timeout(240)
+def test_workers_lost_beyond_replacement_end_the_run_with_an_error_and_it_resumes(tmp_path, local_ray, monkeypatch):
+    """No replacement allowed and both workers killed: the run stops with an error that counts the
+    unanswered requests (not results on part of the run); the same command then asks only those."""
+    from mmsafe.engine import executors
+
+    monkeypatch.setattr(executors, "RERUNS", 0)
+    prompts = _prompts(200)
+    suite = write_suite(tmp_path / "suite.jsonl", prompts)
+    out = tmp_path / "run"
+    with FakeOpenAI(latency_s=0.05) as srv:
+        async def with_kills() -> None:
+            run = asyncio.create_task(evaluate(_opts(srv, suite, out, executor="ray", ray_workers=2)))
+            deadline = time.monotonic() + 90
+            while len(_stored(out / "run.db")) < 20:
+                assert time.monotonic() < deadline and not run.done()
+                await asyncio.sleep(0.05)
+            for name in [a for a in local_ray.util.list_named_actors() if a.startswith(executors.NAME_PREFIX)]:
+                local_ray.kill(local_ray.get_actor(name), no_restart=True)
+            await run
+
+        with pytest.raises(executors.WorkersLost, match=r"request\(s\) were not answered: 2 Ray worker\(s\) died"):
+            asyncio.run(with_kills())
+        kept = _stored(out / "run.db")
+        assert 20 <= len(kept) < len(prompts)
+        assert not (out / "results.json").exists()
+        time.sleep(0.5)
+        before = {p: srv.count(p) for p in prompts}
+        resumed = asyncio.run(evaluate(_opts(srv, suite, out, executor="ray", ray_workers=2)))
+        sent = {p: srv.count(p) - before[p] for p in prompts}
+    by_id = {f"c{i:04d}": p for i, p in enumerate(prompts)}
+    assert all(sent[by_id[c]] == 0 for c in kept)
+    assert resumed["counts"]["answered"] == len(prompts)
+    assert [r["status"] for r in resumed["invocations"]] == ["failed", "finished"]

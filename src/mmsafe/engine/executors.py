@@ -13,8 +13,9 @@ run folder may sit on the driver's local disk.
 
 Killing the driver loses only the batches in flight (the next run asks for what is missing).
 A worker that dies is replaced once, and the cases it had unanswered go first to the next chunk a
-worker takes; when a replacement dies too, the other workers go on, and whatever is left stays
-pending for the next `mmsafe run` (a warning says how many).
+worker takes; when a replacement dies too, the other workers go on. Whatever no worker is left to
+answer ends the run with an error (WorkersLost: how many, and why the last worker died) rather than
+with results of part of the run; what was answered is stored for the next `mmsafe run`.
 Judges read the answers as the batches arrive (JudgeFeed), overlapping the generation, as in a
 local run; the refusal and embedding judges are sharded across Ray actors too (ray_judges.py),
 the others judge on the driver.
@@ -39,7 +40,7 @@ from mmsafe.attacks.base import Attack
 from mmsafe.engine import runner
 from mmsafe.engine.progress import NullProgress
 from mmsafe.engine.retry import RetryPolicy
-from mmsafe.errors import UsageError
+from mmsafe.errors import MmsafeError, UsageError
 from mmsafe.schema import Case, Generation
 from mmsafe.targets.base import DEFAULT_MAX_REPLY_BYTES, TargetConfig
 
@@ -54,6 +55,11 @@ _serial = itertools.count(1)
 # the pair a worker task is answering: set as CaseFeed hands the pair out (the task's context, which
 # the threads it starts with asyncio.to_thread copy), so an image made for it is dropped with its answer
 _PAIR: contextvars.ContextVar[str | None] = contextvars.ContextVar("mmsafe_shard_pair", default=None)
+
+
+class WorkersLost(MmsafeError):
+    """Ray workers died more often than they may be replaced and requests were left unanswered:
+    what was answered is stored, and the same command resumes with the rest."""
 
 
 @dataclass(frozen=True)
@@ -408,6 +414,7 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
     actors: list[Any] = []
 
     redo: list[tuple[Case, Attack | None]] = []  # pairs a dead worker had, not answered: the next chunk any worker takes
+    deaths: list[str] = []  # why each dead worker died, as Ray says
 
     def answered(key: str, sent: dict[str, tuple[Case, Attack | None]]) -> Case | None:
         stats.done += 1
@@ -474,6 +481,7 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
                 for secret in env.values():  # its text may quote the runtime_env: never the keys in it
                     why = why.replace(secret, "***")
                 why = why[:300]
+                deaths.append(why)
                 warn(f"a Ray worker died ({type(exc).__name__}: {why}); its {len(sent)} unanswered request(s) go to {where}")
                 sent.clear()
             except ray.exceptions.RayTaskError as exc:  # the worker's own error (e.g. the target is unreachable)
@@ -488,7 +496,9 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
     try:
         await asyncio.gather(*tasks)
         if stats.done < stats.todo:  # workers died more often than they may be replaced
-            warn(f"{stats.todo - stats.done} request(s) stay pending: run the same command to resume")
+            raise WorkersLost(f"{stats.todo - stats.done} request(s) were not answered: {len(deaths)} Ray worker(s) "
+                              f"died, more often than they may be replaced (the last: {deaths[-1] if deaths else '?'}). "
+                              "What was answered is stored; run the same command to resume.")
     finally:
         for t in tasks:
             t.cancel()
