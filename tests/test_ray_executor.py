@@ -65,6 +65,16 @@ def _numbers(results: dict) -> tuple:
     return results["judges"], results["counts"], results["top_errors"]
 
 
+async def _run_until_stored(srv, suite, out, n: int, warn=lambda msg: None) -> asyncio.Task:
+    """A Ray run (2 workers) started in the background, once `n` answers are in its store."""
+    run = asyncio.create_task(evaluate(_opts(srv, suite, out, executor="ray", ray_workers=2), warn=warn))
+    deadline = time.monotonic() + 90
+    while len(_stored(out / "run.db")) < n:
+        assert time.monotonic() < deadline and not run.done(), "the run ended before it could be cut short"
+        await asyncio.sleep(0.05)
+    return run
+
+
 @pytest.mark.timeout(180)
 def test_ray_results_equal_the_local_executors(tmp_path, local_ray):
     prompts = [*_prompts(), "[500] always fails", "[429] rate limited once"]
@@ -89,11 +99,7 @@ def test_interrupted_ray_run_resumes_with_only_the_missing_requests(tmp_path, lo
     out = tmp_path / "run"
     with FakeOpenAI(latency_s=0.05) as srv:
         async def interrupted() -> None:
-            run = asyncio.create_task(evaluate(_opts(srv, suite, out, executor="ray", ray_workers=2)))
-            deadline = time.monotonic() + 90
-            while len(_stored(out / "run.db")) < len(prompts) // 4:
-                assert time.monotonic() < deadline and not run.done(), "the run ended before it could be cut short"
-                await asyncio.sleep(0.05)
+            run = await _run_until_stored(srv, suite, out, len(prompts) // 4)
             run.cancel()  # as Ctrl-C does: the batches in flight are lost
             with pytest.raises(asyncio.CancelledError):
                 await run
@@ -123,12 +129,7 @@ def test_a_killed_worker_has_its_shard_finished_by_a_new_one(tmp_path, local_ray
     warnings: list[str] = []
     with FakeOpenAI(latency_s=0.05) as srv:
         async def with_a_kill() -> dict:
-            run = asyncio.create_task(evaluate(_opts(srv, suite, out, executor="ray", ray_workers=2),
-                                               warn=warnings.append))
-            deadline = time.monotonic() + 90
-            while len(_stored(out / "run.db")) < 20:
-                assert time.monotonic() < deadline and not run.done()
-                await asyncio.sleep(0.05)
+            run = await _run_until_stored(srv, suite, out, 20, warnings.append)
             ray = local_ray
             names = sorted(a for a in ray.util.list_named_actors() if a.startswith(NAME_PREFIX))
             assert len(names) == 2
@@ -487,11 +488,7 @@ def test_workers_lost_beyond_replacement_end_the_run_with_an_error_and_it_resume
     out = tmp_path / "run"
     with FakeOpenAI(latency_s=0.05) as srv:
         async def with_kills() -> None:
-            run = asyncio.create_task(evaluate(_opts(srv, suite, out, executor="ray", ray_workers=2)))
-            deadline = time.monotonic() + 90
-            while len(_stored(out / "run.db")) < 20:
-                assert time.monotonic() < deadline and not run.done()
-                await asyncio.sleep(0.05)
+            run = await _run_until_stored(srv, suite, out, 20)
             for name in [a for a in local_ray.util.list_named_actors() if a.startswith(executors.NAME_PREFIX)]:
                 local_ray.kill(local_ray.get_actor(name), no_restart=True)
             await run
