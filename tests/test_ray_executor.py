@@ -506,3 +506,18 @@ def test_workers_lost_beyond_replacement_end_the_run_with_an_error_and_it_resume
     assert all(sent[by_id[c]] == 0 for c in kept)
     assert resumed["counts"]["answered"] == len(prompts)
     assert [r["status"] for r in resumed["invocations"]] == ["failed", "finished"]
+
+
+@pytest.mark.timeout(180)
+def test_more_workers_than_the_cluster_has_cpus_are_lowered_with_a_warning(tmp_path, local_ray):
+    """Each worker's actor takes a CPU: asking for more than the cluster has would leave the extra
+    actors waiting forever, and the run with them. The module's Ray instance has 2 CPUs."""
+    prompts = _prompts(30)
+    suite = write_suite(tmp_path / "suite.jsonl", prompts)
+    warnings: list[str] = []
+    with FakeOpenAI(latency_s=0.01) as srv:
+        results = asyncio.run(evaluate(_opts(srv, suite, tmp_path / "run", executor="ray", ray_workers=7),
+                                       warn=warnings.append))
+        assert all(srv.count(p) == 1 for p in prompts)
+    assert results["counts"]["answered"] == len(prompts)
+    assert any("--ray-workers 7: the Ray cluster has 2 CPU(s)" in w and "using 2" in w for w in warnings), warnings

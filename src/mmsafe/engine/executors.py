@@ -124,14 +124,13 @@ def speaks_grpc(sock: socket.socket) -> bool:
 
 
 def init_ray(ray_cfg: RayConfig) -> bool:
-    """Join the cluster (--ray-address) or start a local instance, unless this process already
-    did; True when it was started here (the caller shuts it down). A local instance gets a CPU
-    per worker at least (a shard's actor is one event loop, mostly waiting)."""
+    """Join the cluster (--ray-address) or start a local instance with this machine's CPUs, unless
+    this process already did; True when it was started here (the caller shuts it down)."""
     import ray
 
     if ray.is_initialized():
         return False
-    local = {} if ray_cfg.address else {"num_cpus": max(os.cpu_count() or 1, ray_cfg.workers)}
+    local = {} if ray_cfg.address else {"num_cpus": os.cpu_count() or 1}
     try:
         ray.init(address=ray_cfg.address, include_dashboard=False, log_to_driver=False, configure_logging=False, **local)
     except Exception as exc:  # Ray's own errors (no cluster at `auto`, a version mismatch): named for the flag
@@ -153,6 +152,20 @@ def ray_session(ray_cfg: RayConfig) -> Iterator[None]:
             import ray
 
             ray.shutdown()
+
+
+def usable_workers(requested: int, warn=lambda msg: None) -> int:
+    """--ray-workers, or the Ray cluster's CPU count when it has fewer: each worker's actor takes a
+    CPU, so more would wait for one forever (and the run with them), and each worker also gets a
+    judge actor of each sharded judge, a process with its models (a thousand on a laptop would not fit)."""
+    import ray
+
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if requested <= cpus:
+        return requested
+    n = max(1, cpus)
+    warn(f"--ray-workers {requested}: the Ray cluster has {cpus} CPU(s) and each worker takes one; using {n}")
+    return n
 
 
 def key_env(cfg: TargetConfig, recipe: Any = None) -> dict[str, str]:
