@@ -510,8 +510,8 @@ def test_workers_lost_beyond_replacement_end_the_run_with_an_error_and_it_resume
 
 @pytest.mark.timeout(180)
 def test_more_workers_than_the_cluster_has_cpus_are_lowered_with_a_warning(tmp_path, local_ray):
-    """Each worker's actor takes a CPU: asking for more than the cluster has would leave the extra
-    actors waiting forever, and the run with them. The module's Ray instance has 2 CPUs."""
+    """Each worker's actor takes a CPU: the extra actors would only start as others end, while each
+    worker gets --concurrency/N in flight. The module's Ray instance has 2 CPUs."""
     prompts = _prompts(30)
     suite = write_suite(tmp_path / "suite.jsonl", prompts)
     warnings: list[str] = []

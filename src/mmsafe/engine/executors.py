@@ -155,16 +155,18 @@ def ray_session(ray_cfg: RayConfig) -> Iterator[None]:
 
 
 def usable_workers(requested: int, warn=lambda msg: None) -> int:
-    """--ray-workers, or the Ray cluster's CPU count when it has fewer: each worker's actor takes a
-    CPU, so more would wait for one forever (and the run with them), and each worker also gets a
-    judge actor of each sharded judge, a process with its models (a thousand on a laptop would not fit)."""
+    """--ray-workers, or the Ray cluster's CPU count when it has fewer. Each worker's actor takes a
+    CPU, so the extra ones would only start as others end, while every worker gets just
+    --concurrency/N requests in flight: fewer in flight than asked for. Each worker also brings a
+    judge actor per sharded judge, a process with its models."""
     import ray
 
     cpus = int(ray.cluster_resources().get("CPU", 0))
     if requested <= cpus:
         return requested
     n = max(1, cpus)
-    warn(f"--ray-workers {requested}: the Ray cluster has {cpus} CPU(s) and each worker takes one; using {n}")
+    warn(f"--ray-workers {requested}: the Ray cluster has {cpus} CPU(s) and each worker takes one; using {n} "
+         f"(with {requested}, the extra workers would wait for a CPU while each had --concurrency/{requested} in flight)")
     return n
 
 
