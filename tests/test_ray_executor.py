@@ -341,11 +341,7 @@ def test_images_go_to_the_workers_and_made_images_come_back(tmp_path, local_ray,
     for i in range(24):  # each vision case reached the endpoint with its own picture
         parts = sent[f"Question {i}: what is in the picture?"]
         assert base64.b64decode(parts[1]["image_url"]["url"].split(",", 1)[1]) == pics[i % 3]
-    con = sqlite3.connect(out / "run.db")
-    try:
-        made = [json.loads(b) for (b,) in con.execute("SELECT body FROM generations WHERE case_id LIKE 'm%'")]
-    finally:
-        con.close()
+    made = [g for (case_id, _), g in _bodies(out / "run.db").items() if case_id.startswith("m")]
     shas = [p["image_sha256"] for g in made for p in g["output"] if p.get("image_sha256")]
     assert len(shas) == 4
     for sha in shas:  # stored under its hash, bytes intact

@@ -408,9 +408,7 @@ async def _stages(store: Store, opts: RunOptions, p: Plan, progress, lap: Laps, 
 
             judges = offloaded(p.judges, opts.judge_config, opts.judge_workers)
         return await _run_stages(store, opts, p, judges, progress, lap, warn)
-    from mmsafe.engine import ray_judges
-
-    from mmsafe.engine import executors
+    from mmsafe.engine import executors, ray_judges
 
     opts = replace(opts, ray_workers=executors.usable_workers(opts.ray_workers, warn))
     judges = ray_judges.sharded(p.judges, opts.judge_config, opts.ray_workers)

@@ -42,6 +42,11 @@ def case_output(case: Case) -> str:
     return IMAGE_OUT if case.task in IMAGE_OUT_TASKS else TEXT_OUT
 
 
+def attack_label(attack: Attack | None) -> str:
+    """The label a (case, attack) pair is stored under: the attack's, `none` for the plain case."""
+    return attack.label if attack is not None else "none"
+
+
 @dataclass
 class AttackContext:
     """What attacks may use beyond the case: the run's blob store (for images they render), an

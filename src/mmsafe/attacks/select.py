@@ -89,10 +89,6 @@ class Recipe:
                             budget=self.budget, modes=self.modes)
         return build(list(self.names), self.params, ctx), ctx
 
-    def key_env(self) -> str | None:
-        """The variable the attacker's API key is read from, when there is an attacker."""
-        return (self.attacker[2] or "OPENAI_API_KEY") if self.attacker else None
-
 
 def _takes(cls: type[Attack]) -> str:
     return ", ".join(f"{k} (default {v!r})" for k, v in cls.defaults.items()) or "no parameters"

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mmsafe.attacks.base import Attack
+from mmsafe.attacks.base import Attack, attack_label
 from mmsafe.engine import runner
 from mmsafe.engine.progress import NullProgress
 from mmsafe.engine.retry import RetryPolicy
@@ -174,7 +174,8 @@ def key_env(cfg: TargetConfig, recipe: Any = None) -> dict[str, str]:
     """The API keys' variables (the target's, and the attacker model's when attacks use one) for the
     workers' runtime_env, when the driver has them set (a worker otherwise reads its own
     environment). Only the NAMES are ever shown; the values are not logged."""
-    names = {cfg.api_key_env or DEFAULT_KEY_ENV, *([recipe.key_env()] if recipe is not None and recipe.key_env() else [])}
+    attacker = recipe.attacker if recipe is not None else None  # (model, base URL, key variable, timeout)
+    names = {cfg.api_key_env or DEFAULT_KEY_ENV, *([attacker[2] or DEFAULT_KEY_ENV] if attacker else [])}
     return {n: os.environ[n] for n in sorted(names) if os.environ.get(n)}
 
 
@@ -394,7 +395,7 @@ def _worker_class(ray):
 async def images_of(pairs: list[tuple[Case, Attack | None]], blobs: Any) -> tuple[dict[str, bytes], dict[str, list[str]]]:
     """The bytes of the images the pairs' cases name (read from the blob store off the event loop),
     and which pair (by pair_key) names which."""
-    named = {pair_key(c.id, a.label if a is not None else "none"): shas for c, a in pairs
+    named = {pair_key(c.id, attack_label(a)): shas for c, a in pairs
              if (shas := sorted({p.image_sha256 for m in c.turns for p in m.images if p.image_sha256}))}
     shas = {s for v in named.values() for s in v}
     return (await asyncio.to_thread(lambda: {s: blobs.get(s) for s in shas}) if shas else {}), named
@@ -465,7 +466,7 @@ async def generate(store: Any, target_name: str, cfg: TargetConfig, label: str, 
                 await actor.end.remote()
                 return
             for c, a in part:
-                sent[pair_key(c.id, a.label if a is not None else "none")] = (c, a)
+                sent[pair_key(c.id, attack_label(a))] = (c, a)
             images, named = await images_of(part, store.blobs)
             await actor.feed.remote([(c.model_dump_json(), a.label if a is not None else None) for c, a in part],
                                     images, named, chunk // 2)

@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from mmsafe.attacks.base import Attack, AttackFailed, NotApplicable
+from mmsafe.attacks.base import Attack, AttackFailed, NotApplicable, attack_label
 from mmsafe.data.spool import CaseSpool
 from mmsafe.engine.conversation import Outcome, converse
 from mmsafe.engine.limits import connection_room, open_file_limit
@@ -41,7 +41,7 @@ async def _one(target: Target, label: str, case: Case, policy: RetryPolicy, max_
     stored)."""
     start = time.perf_counter()
     attempts, outcome, error = 1, None, None
-    name = attack.label if attack is not None else "none"
+    name = attack_label(attack)
     meta: dict = {}
     try:
         if attack is None:
@@ -171,7 +171,7 @@ async def generate(
     async def answer(case: Case, attack: Attack | None) -> None:
         got = await _one(target, label, case, policy, max_bytes, attack)
         if got is None:  # the attack found at transform time that it cannot be used here
-            name = attack.label if attack is not None else "none"
+            name = attack_label(attack)
             stats.not_applicable[name] = stats.not_applicable.get(name, 0) + 1
             if on_skip is not None:
                 on_skip(case, name)
