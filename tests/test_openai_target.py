@@ -96,9 +96,13 @@ def test_max_rps_paces_requests(tmp_path, fake_server):
     assert r.returncode == 0, r.stderr
     arrivals = sorted(t for times in fake_server.requests.values() for t in times)
     assert len(arrivals) == 12
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
     assert arrivals[-1] - arrivals[0] >= 11 * 0.05 * 0.9  # 12 requests at 20/s span at least 0.55 s
-    assert min(gaps) >= 0.03  # evenly spaced, no bursts
+    # No bursts: any k+1 consecutive arrivals span at least k-1 intervals. The slots are exact, but a
+    # request that leaves its slot late (a busy CI machine) lands close to the next one; that one
+    # pair may close up, three in a row may not.
+    for i in range(len(arrivals)):
+        for j in range(i + 2, len(arrivals)):
+            assert arrivals[j] - arrivals[i] >= (j - i - 1) * 0.05 * 0.9, (i, j, arrivals)
 
 
 def test_params_and_system_prompt_reach_the_endpoint(tmp_path, fake_server):
