@@ -121,12 +121,40 @@ def test_the_event_loop_waits_for_a_writer_that_is_far_behind(tmp_path):
         for i in range(3000):
             store.put_generation(Generation(case_id=f"c{i}", target="t", output=(Part(text="a"),)))
         await store.writer.room(most=100)
-        left = store.writer._q.qsize()
+        left = store.writer.backlog()
         await store.flush()
         return left
 
     try:
         assert asyncio.run(go()) <= 50
         assert store.count("generations") == 3000
+    finally:
+        store.close()
+
+
+def test_rows_put_in_one_pass_of_the_loop_go_to_the_writer_together(tmp_path):
+    """Writer.put on the loop's thread keeps the pass's rows and hands them over when the pass ends
+    (one wake-up of the writer per pass); flush() commits them even within the same pass, and rows
+    put from another thread go straight to the writer."""
+    store = Store.open(tmp_path / "run")
+
+    async def go():
+        w = store.writer
+        for i in range(10):
+            store.put_generation(Generation(case_id=f"c{i}", target="t", output=(Part(text="a"),)))
+        queued_in_pass = w._q.qsize()  # nothing handed over yet: the pass has not ended
+        pending = w.backlog()
+        await asyncio.sleep(0)  # the pass ends: one hand-over of all ten
+        await store.flush()
+        committed = store.count("generations")
+        store.put_generation(Generation(case_id="same-pass", target="t", output=(Part(text="a"),)))
+        await store.flush()  # within the pass that put it: flush hands it over first
+        after_flush = store.count("generations")
+        await asyncio.to_thread(store.put_generation, Generation(case_id="thread", target="t", output=(Part(text="a"),)))
+        await store.flush()
+        return queued_in_pass, pending, committed, after_flush, store.count("generations"), w.backlog()
+
+    try:
+        assert asyncio.run(go()) == (0, 10, 10, 11, 12, 0)
     finally:
         store.close()

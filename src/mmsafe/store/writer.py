@@ -33,31 +33,59 @@ class Writer:
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.error: BaseException | None = None
         self._draining: asyncio.Future | None = None
+        self._pending: list[tuple[str, Sequence[Any]]] = []  # this loop pass's rows (put on the loop's thread)
+        self._sent = 0  # rows handed to the writer (counted on the putting side)
+        self._written = 0  # rows committed or dropped on an error (counted by the writer's thread)
         self._thread = threading.Thread(target=self._loop, name="mmsafe-store-writer", daemon=True)
         self._thread.start()
 
     def put(self, sql: str, params: Sequence[Any]) -> None:
+        """Queue one row. On an event loop's thread the rows of one pass of the loop go to the
+        writer together when the pass ends: one hand-over (and one wake-up of the writer's thread,
+        which then wants the GIL) per pass instead of per row."""
         if self.error:
             raise StoreError(f"cannot write to the run database: {self.error}") from self.error
-        self._q.put((sql, params))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on a loop's thread: straight to the writer
+            self._sent += 1
+            self._q.put([(sql, params)])
+            return
+        if not self._pending:
+            loop.call_soon(self._hand_over)
+        self._pending.append((sql, params))
+
+    def _hand_over(self) -> None:
+        if self._pending:
+            rows, self._pending = self._pending, []
+            self._sent += len(rows)
+            self._q.put(rows)
+
+    def backlog(self) -> int:
+        """Rows queued and not yet committed."""
+        return self._sent + len(self._pending) - self._written
 
     async def room(self, most: int = MAX_BACKLOG) -> None:
         """With `most` rows or more not yet committed, wait until the writer is down to half of that
         (a writer behind the loop would otherwise hold every answer of a long run in memory). The
         loop goes on as soon as there is room, rather than waiting for everything to be written."""
-        if self._q.qsize() < most:
+        if self.backlog() < most:
             return
         if self._draining is None or self._draining.done():
             self._draining = asyncio.ensure_future(self._drain(most // 2))
         await asyncio.shield(self._draining)
 
     async def _drain(self, low: int) -> None:
-        while self._q.qsize() > low and self._thread.is_alive() and not self.error:
+        self._hand_over()
+        while self.backlog() > low and self._thread.is_alive() and not self.error:
             await asyncio.sleep(0.002)
         if self.error:
             raise StoreError(f"cannot write to the run database: {self.error}") from self.error
 
     def barrier(self) -> threading.Event:
+        """An event set once every row queued before it is committed (rows waiting for the end of
+        the loop's pass go first)."""
+        self._hand_over()
         done = threading.Event()
         self._q.put(done)
         return done
@@ -70,6 +98,7 @@ class Writer:
             raise StoreError(f"cannot write to the run database: {self.error}") from self.error
 
     def close(self) -> None:
+        self._hand_over()
         self._q.put(_STOP)
         self._thread.join()
         if self.error:
@@ -90,7 +119,7 @@ class Writer:
                     if not rows:
                         break
                 else:
-                    rows.append(item)
+                    rows.extend(item)
                 left = deadline - time.monotonic()
                 if len(rows) >= self._batch or left <= 0:
                     break
@@ -105,5 +134,6 @@ class Writer:
                             self._conn.executemany(sql, [params for _, params in group])
                 except BaseException as exc:  # surfaced on the next put/flush/close
                     self.error = exc
+            self._written += len(rows)
             for ev in events:
                 ev.set()

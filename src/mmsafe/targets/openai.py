@@ -10,7 +10,7 @@ import errno
 import json
 import os
 import re
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -22,6 +22,8 @@ from mmsafe.redact import register as redact_register
 from mmsafe.schema import IMAGE_OUT_TASKS, Case
 from mmsafe.data.cases import max_image_bytes
 from mmsafe.store.blobs import BlobStore
+from mmsafe import __version__
+from mmsafe.targets import http1
 from mmsafe.targets import openai_images as images
 from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable
 
@@ -168,6 +170,7 @@ class OpenAITarget:
         if self.image_model != self.model:
             self.note += f" (images: {self.image_model})"
         self._session: aiohttp.ClientSession | None = None
+        self._pool: http1.Pool | None = None  # the API's own origin: the lean client
         self._answered = 0  # replies received so far
         self._unreachable = 0  # connection failures before the first reply
 
@@ -178,8 +181,12 @@ class OpenAITarget:
             timeout=aiohttp.ClientTimeout(total=self._cfg.timeout_s),
             json_serialize=json.dumps,
         )
+        if os.environ.get("MMSAFE_HTTP_CLIENT", "lean") != "aiohttp":  # aiohttp for every request: the old path
+            self._pool = http1.Pool(self.base_url, self._cfg.concurrency, self._cfg.timeout_s, f"mmsafe/{__version__}")
 
     async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
         if self._session is not None:
             await self._session.close()
 
@@ -215,26 +222,32 @@ class OpenAITarget:
     async def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str], cap: int) -> tuple[int, Any, bytes, bool]:
         assert self._session is not None, "start() first"
         try:
-            async with self._session.request(method, url, data=body, headers=headers) as resp:
-                status, resp_headers = resp.status, resp.headers
-                raw, cut = await _read_capped(resp, cap)
+            if self._pool is not None and self._pool.serves(url):  # the API itself: the lean client
+                status, resp_headers, raw, cut = await self._pool.request(method, url, body, headers, cap)
+            else:  # another host (an image URL a server named)
+                async with self._session.request(method, url, data=body, headers=headers) as resp:
+                    status, resp_headers = resp.status, resp.headers
+                    raw, cut = await _read_capped(resp, cap)
         except asyncio.TimeoutError:
             raise RetryableError(f"timed out after {self._cfg.timeout_s:g}s") from None
-        except aiohttp.ClientConnectorError as exc:
-            if exc.os_error is not None and exc.os_error.errno in (errno.EMFILE, errno.ENFILE):
-                raise TargetUnavailable(
-                    "out of file handles: the process may open no more connections (ulimit -n); "
-                    "lower --concurrency or raise the limit") from None
-            # nothing ever answered and connections keep failing: a wrong URL or a server that is
-            # down, not a transient fault; stop rather than retry every case with backoff
-            self._unreachable += 1
-            if self._answered == 0 and self._unreachable >= UNREACHABLE_LIMIT:
-                raise TargetUnavailable(f"cannot connect to {self.base_url} ({exc.os_error or exc}): check --base-url") from None
-            raise RetryableError(f"connection error: {type(exc).__name__}: {exc}") from None
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientConnectorError, http1.ConnectFailed) as exc:
+            self._cannot_connect(exc.os_error, exc)
+        except (aiohttp.ClientError, http1.HttpError) as exc:
             raise RetryableError(f"connection error: {type(exc).__name__}: {exc}") from None
         self._answered += 1
         return status, resp_headers, raw, cut
+
+    def _cannot_connect(self, os_error: OSError | None, exc: Exception) -> NoReturn:
+        if os_error is not None and os_error.errno in (errno.EMFILE, errno.ENFILE):
+            raise TargetUnavailable(
+                "out of file handles: the process may open no more connections (ulimit -n); "
+                "lower --concurrency or raise the limit") from None
+        # nothing ever answered and connections keep failing: a wrong URL or a server that is
+        # down, not a transient fault; stop rather than retry every case with backoff
+        self._unreachable += 1
+        if self._answered == 0 and self._unreachable >= UNREACHABLE_LIMIT:
+            raise TargetUnavailable(f"cannot connect to {self.base_url} ({os_error or exc}): check --base-url") from None
+        raise RetryableError(f"connection error: {type(exc).__name__}: {exc}") from None
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:

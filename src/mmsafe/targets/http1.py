@@ -1,0 +1,381 @@
+"""A lean HTTP/1.1 client for the API's hot path: keep-alive connections to one origin, spoken over
+asyncio protocols. The HTTP client sets a run's ceiling, and aiohttp's general-purpose request path
+(tracing hooks, cookie jar, URL objects, a stream reader per response) costs about twice this one's
+CPU per request; the openai target sends its API requests here and keeps aiohttp for anything else
+(image downloads from other hosts).
+
+What it speaks: HTTP/1.1 over TCP or TLS; bodies framed by Content-Length, chunked encoding or the
+connection's end; gzip and deflate content encoding; interim 1xx answers skipped. What it refuses:
+header sections over 64 KiB, malformed status lines, sizes and chunk lines, conflicting lengths:
+each is an `HttpError` (transport trouble the caller retries), never a hang. A body is never held
+beyond `cap` bytes (decompressed): past it the prefix comes back marked cut and the connection is
+dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import zlib
+from typing import Any
+from urllib.parse import urlsplit
+
+from multidict import CIMultiDict
+
+MAX_HEAD = 65536  # bytes of status line and headers
+MAX_LINE = 4096  # bytes of one chunk-size line or trailer line
+_HEAD_END = b"\r\n\r\n"
+
+
+class HttpError(Exception):
+    """The server broke the protocol or the connection mid-answer."""
+
+
+class ConnectFailed(HttpError):
+    """No connection could be made (refused, unresolvable, TLS handshake failed)."""
+
+    def __init__(self, os_error: OSError) -> None:
+        super().__init__(str(os_error) or type(os_error).__name__)
+        self.os_error = os_error
+
+
+def origin_of(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+
+
+def _decoder(encoding: str) -> Any:
+    enc = encoding.strip().lower()
+    if enc in ("", "identity"):
+        return None
+    if enc in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if enc == "deflate":
+        return _Deflate()
+    raise HttpError(f"unsupported Content-Encoding {encoding[:40]!r} (asked for gzip or deflate)")
+
+
+class _Deflate:
+    """`deflate` as servers send it: zlib-wrapped as the RFC says, or raw as some do."""
+
+    def __init__(self) -> None:
+        self._d: Any = None
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        if self._d is None:
+            self._d = zlib.decompressobj(zlib.MAX_WBITS if data[:1] and data[0] & 0x0F == 8 else -zlib.MAX_WBITS)
+        return self._d.decompress(data, max_length)
+
+
+class _Answer:
+    """One response being read: a state machine fed with whatever bytes arrive."""
+
+    def __init__(self, fut: asyncio.Future, cap: int, head_only: bool) -> None:
+        self.fut, self.cap, self.head_only = fut, cap, head_only
+        self.buf = bytearray()
+        self.state = "head"
+        self.status = 0
+        self.headers: CIMultiDict[str] | None = None
+        self.body: list[bytes] = []
+        self.size = 0  # body bytes kept (decoded)
+        self.left = 0  # bytes of the current length-framed body or chunk still to come
+        self.keep_alive = True
+        self.decoder: Any = None
+
+    # ---- feeding -------------------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        self.buf += data
+        try:
+            self._advance()
+        except HttpError as exc:
+            self._fail(exc)
+
+    def eof(self, exc: BaseException | None) -> None:
+        if self.fut.done():
+            return
+        if self.state == "until_close":
+            self.keep_alive = False
+            self._finish()
+        elif self.state == "head" and not self.buf:
+            self._fail(HttpError(f"server closed the connection without answering{f' ({exc})' if exc else ''}"))
+        else:
+            self._fail(HttpError(f"server closed the connection mid-answer{f' ({exc})' if exc else ''}"))
+
+    def _advance(self) -> None:
+        while not self.fut.done():
+            state = self.state
+            if state == "head":
+                if not self._head():
+                    return
+            elif state == "length":
+                if not self.buf:
+                    return
+                take = bytes(self.buf[: self.left]) if len(self.buf) > self.left else bytes(self.buf)
+                del self.buf[: len(take)]
+                self.left -= len(take)
+                self._keep(take)
+                if self.left == 0 and not self.fut.done():
+                    self._finish()
+            elif state == "until_close":
+                if not self.buf:
+                    return
+                data = bytes(self.buf)
+                self.buf.clear()
+                self._keep(data)
+            elif state == "chunk_size":
+                line = self._line()
+                if line is None:
+                    return
+                size_text = line.split(b";", 1)[0].strip()
+                try:
+                    size = int(size_text, 16) if size_text and size_text.isalnum() else -1
+                except ValueError:
+                    size = -1
+                if size < 0:
+                    raise HttpError(f"bad chunk size line {bytes(line[:40])!r}")
+                self.left, self.state = size, ("chunk" if size else "trailers")
+            elif state == "chunk":
+                if self.left == 0:
+                    if len(self.buf) < 2:
+                        return
+                    if self.buf[:2] != b"\r\n":
+                        raise HttpError("chunk not followed by CRLF")
+                    del self.buf[:2]
+                    self.state = "chunk_size"
+                    continue
+                if not self.buf:
+                    return
+                take = bytes(self.buf[: self.left]) if len(self.buf) > self.left else bytes(self.buf)
+                del self.buf[: len(take)]
+                self.left -= len(take)
+                self._keep(take)
+            elif state == "trailers":
+                line = self._line()
+                if line is None:
+                    return
+                if not line:
+                    self._finish()
+            else:  # pragma: no cover - every state is handled above
+                raise AssertionError(state)
+
+    def _line(self) -> bytes | None:
+        end = self.buf.find(b"\r\n")
+        if end < 0:
+            if len(self.buf) > MAX_LINE:
+                raise HttpError(f"a chunk or trailer line over {MAX_LINE} bytes")
+            return None
+        line = bytes(self.buf[:end])
+        del self.buf[: end + 2]
+        return line
+
+    def _head(self) -> bool:
+        end = self.buf.find(_HEAD_END)
+        if end < 0:
+            if len(self.buf) > MAX_HEAD:
+                raise HttpError(f"response headers over {MAX_HEAD} bytes")
+            return False
+        if end > MAX_HEAD:
+            raise HttpError(f"response headers over {MAX_HEAD} bytes")
+        lines = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
+        del self.buf[: end + 4]
+        status_line = lines[0].split(" ", 2)
+        version = status_line[0]
+        if len(status_line) < 2 or not version.startswith("HTTP/1.") or not (
+                len(status_line[1]) == 3 and status_line[1].isdigit()):
+            raise HttpError(f"malformed status line {lines[0][:60]!r}")
+        status = int(status_line[1])
+        headers: CIMultiDict[str] = CIMultiDict()
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep or not name or name != name.strip() or " " in name:
+                raise HttpError(f"malformed header line {line[:60]!r}")
+            headers.add(name, value.strip())
+        if 100 <= status < 200:  # interim (100 Continue, 103 Early Hints): the real answer follows
+            return True
+        self.status, self.headers = status, headers
+        conn = ",".join(headers.getall("Connection", ())).lower()
+        self.keep_alive = ("close" not in conn) if version != "HTTP/1.0" else ("keep-alive" in conn)
+        if self.head_only or status in (204, 304):
+            self._finish()
+            return True
+        encodings = headers.getall("Content-Encoding", ())
+        self.decoder = _decoder(encodings[-1]) if encodings else None
+        te = ",".join(headers.getall("Transfer-Encoding", ())).lower()
+        lengths = set(headers.getall("Content-Length", ()))
+        if te:
+            self.keep_alive = self.keep_alive and not lengths  # both: the framing is suspect, never reuse
+            self.state = "chunk_size" if te.rsplit(",", 1)[-1].strip() == "chunked" else "until_close"
+            if self.state == "until_close":
+                self.keep_alive = False
+        elif lengths:
+            if len(lengths) > 1 or not all(x.isdigit() for x in lengths):
+                raise HttpError(f"bad Content-Length {', '.join(sorted(lengths))[:60]!r}")
+            self.left, self.state = int(lengths.pop()), "length"
+            if self.left == 0:
+                self._finish()
+        else:
+            self.state, self.keep_alive = "until_close", False
+        return True
+
+    # ---- the body --------------------------------------------------------------------------------
+    def _keep(self, data: bytes) -> None:
+        if self.decoder is not None:
+            try:
+                data = self.decoder.decompress(data, self.cap - self.size + 1)
+            except zlib.error as exc:
+                raise HttpError(f"body does not decompress: {exc}") from None
+            # at most one byte past the cap is decoded (0 would mean no limit): reaching it cuts the body
+        self.body.append(data)
+        self.size += len(data)
+        if self.size > self.cap:
+            whole = b"".join(self.body)
+            self.keep_alive = False
+            self._done(whole[: self.cap], True)
+
+    def _finish(self) -> None:
+        if self.buf and self.state != "until_close":  # bytes after the answer: nothing was asked for them
+            self.keep_alive = False
+        self._done(b"".join(self.body), False)
+
+    def _done(self, body: bytes, cut: bool) -> None:
+        self.state = "done"
+        if not self.fut.done():
+            self.fut.set_result((self.status, self.headers, body, cut))
+
+    def _fail(self, exc: BaseException) -> None:
+        self.state, self.keep_alive = "done", False
+        if not self.fut.done():
+            self.fut.set_exception(exc)
+
+
+class _Conn(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.answer: _Answer | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.answer is None:  # bytes nobody asked for: the connection cannot be trusted again
+            self.close()
+            return
+        self.answer.feed(data)
+
+    def eof_received(self) -> bool:
+        return False  # close the transport; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.answer is not None:
+            self.answer.eof(exc)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+def _expire(fut: asyncio.Future, timeout_s: float) -> None:
+    if not fut.done():
+        fut.set_exception(TimeoutError(f"no complete answer within {timeout_s:g}s"))
+
+
+class Pool:
+    """Keep-alive connections to one origin, at most `limit` at once."""
+
+    def __init__(self, url: str, limit: int, timeout_s: float, user_agent: str) -> None:
+        self.scheme, self.host, self.port = origin_of(url)
+        self.timeout_s = timeout_s
+        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if self.scheme == "https" else None
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default_port = 443 if self.scheme == "https" else 80
+        self._host_header = host if self.port == default_port else f"{host}:{self.port}"
+        self._common = (f"Host: {self._host_header}\r\nUser-Agent: {user_agent}\r\nAccept: */*\r\n"
+                        "Accept-Encoding: gzip, deflate\r\n").encode("latin-1")
+        self._idle: list[_Conn] = []
+        self._slots = asyncio.Semaphore(limit)
+        self._open: set[_Conn] = set()
+        self._targets: dict[str, str] = {}  # URL -> request target, for the few URLs a run posts to
+
+
+    def serves(self, url: str) -> bool:
+        known = self._targets.get(url)
+        return known is not None or origin_of(url) == (self.scheme, self.host, self.port)
+
+    def _request_line(self, method: str, url: str) -> bytes:
+        target = self._targets.get(url)
+        if target is None:
+            parts = urlsplit(url)
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            if len(self._targets) < 64:
+                self._targets[url] = target
+        return f"{method} {target} HTTP/1.1\r\n".encode("latin-1")
+
+    async def request(self, method: str, url: str, body: bytes | None, headers: dict[str, str],
+                      cap: int) -> tuple[int, CIMultiDict[str], bytes, bool]:
+        """(status, headers, body, cut) of one request; HttpError (or ConnectFailed) when the
+        transport fails, TimeoutError past the pool's timeout (connecting included)."""
+        lines = [self._request_line(method, url), self._common]
+        for k, v in headers.items():
+            if "\r" in v or "\n" in v or "\r" in k or "\n" in k:
+                raise ValueError(f"header {k!r}: a line break is not allowed in a header")
+            lines.append(f"{k}: {v}\r\n".encode("latin-1"))
+        if body is not None:
+            lines.append(b"Content-Length: %d\r\n" % len(body))
+        lines.append(b"\r\n")
+        head = b"".join(lines)
+        loop = asyncio.get_running_loop()
+        async with self._slots:
+            deadline = loop.time() + self.timeout_s
+            conn = await self._checkout(deadline)
+            fut = loop.create_future()
+            answer = conn.answer = _Answer(fut, cap, method == "HEAD")
+            # a timer, not asyncio.timeout: the same bound for a fraction of the cost per request
+            timer = loop.call_at(deadline, _expire, fut, self.timeout_s)
+            try:
+                assert conn.transport is not None
+                conn.transport.write(head + body if body else head)
+                result = await fut
+            except BaseException:
+                conn.answer = None
+                self._drop(conn)
+                raise
+            finally:
+                timer.cancel()
+            conn.answer = None
+            if answer.keep_alive and not conn.closed:
+                self._idle.append(conn)
+            else:
+                self._drop(conn)
+            return result
+
+    async def _checkout(self, deadline: float) -> _Conn:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed:
+                return conn
+            self._open.discard(conn)
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout_at(deadline):
+                _, conn = await loop.create_connection(
+                    _Conn, self.host, self.port, ssl=self._ssl, server_hostname=self.host if self._ssl else None)
+        except OSError as exc:  # (TimeoutError is an OSError too, but it is the caller's to report)
+            if isinstance(exc, TimeoutError):
+                raise
+            raise ConnectFailed(exc) from None
+        self._open.add(conn)
+        return conn
+
+    def _drop(self, conn: _Conn) -> None:
+        conn.close()
+        self._open.discard(conn)
+
+    async def close(self) -> None:
+        for conn in list(self._open):
+            conn.close()
+        self._open.clear()
+        self._idle.clear()
+        await asyncio.sleep(0)  # let the transports finish closing
