@@ -15,7 +15,7 @@ import zlib
 
 import pytest
 
-from conftest import mmsafe, write_suite
+from conftest import mmsafe, stored_generations, write_suite
 from mmsafe.targets import http1
 
 
@@ -324,3 +324,53 @@ def test_https_end_to_end_trusts_ssl_cert_file_and_refuses_an_unknown_certificat
     assert trusted.returncode == 0, trusted.stderr
     assert json.loads(trusted.stdout)["counts"]["answered"] == 2 and served == 2
     assert refused.returncode != 0 and "certificate verify failed" in refused.stderr
+
+
+def test_a_whole_run_against_aiohttps_own_server_in_every_framing(tmp_path):
+    """aiohttp.web as the endpoint (a real server, not ours): plain, gzip-compressed, chunked and
+    streamed answers reach the store as the text the server sent."""
+    from aiohttp import web
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        prompt = (await request.json())["messages"][-1]["content"]
+        body = json.dumps({"choices": [{"message": {"content": f"answer to {prompt} " + "x" * 3000}}]}).encode()
+        if "plain" in prompt:
+            return web.Response(body=body, content_type="application/json")
+        if "gzip" in prompt:
+            resp = web.Response(body=body, content_type="application/json")
+            resp.enable_compression(web.ContentCoding.gzip)
+            return resp
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        if "deflate" in prompt:
+            resp.enable_compression(web.ContentCoding.deflate)
+        await resp.prepare(request)
+        for i in range(0, len(body), 700):
+            await resp.write(body[i:i + 700])
+            await asyncio.sleep(0.001)
+        await resp.write_eof()
+        return resp
+
+    prompts = ["plain one", "gzip two", "chunked three", "deflate chunked four"]
+    suite = write_suite(tmp_path / "s.jsonl", prompts)
+
+    async def go():
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", chat)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        try:
+            return await asyncio.to_thread(
+                mmsafe, "run", "--target", "openai", "--model", "m", "--base-url", f"http://127.0.0.1:{port}/v1",
+                "--suite", str(suite), "--judge", "refusal", "--json", "--max-attempts", "1", "--concurrency", "2",
+                "--out", str(tmp_path / "run"))
+        finally:
+            await runner.cleanup()
+
+    r = run(go())
+    assert r.returncode == 0, r.stderr
+    texts = {cid: g["output"][0]["text"] for cid, g in stored_generations(tmp_path / "run").items()}
+    assert texts == {f"c{i:04d}": f"answer to {p} " + "x" * 3000 for i, p in enumerate(prompts)}
