@@ -24,6 +24,7 @@ from multidict import CIMultiDict
 MAX_HEAD = 65536  # bytes of status line and headers
 MAX_LINE = 4096  # bytes of one chunk-size line or trailer line
 _HEAD_END = b"\r\n\r\n"
+_HEX = frozenset(b"0123456789abcdefABCDEF")
 
 
 class HttpError(Exception):
@@ -110,10 +111,7 @@ class _Answer:
             elif state == "length":
                 if not self.buf:
                     return
-                take = bytes(self.buf[: self.left]) if len(self.buf) > self.left else bytes(self.buf)
-                del self.buf[: len(take)]
-                self.left -= len(take)
-                self._keep(take)
+                self._keep(self._take())
                 if self.left == 0 and not self.fut.done():
                     self._finish()
             elif state == "until_close":
@@ -127,12 +125,9 @@ class _Answer:
                 if line is None:
                     return
                 size_text = line.split(b";", 1)[0].strip()
-                try:
-                    size = int(size_text, 16) if size_text and size_text.isalnum() else -1
-                except ValueError:
-                    size = -1
-                if size < 0:
+                if not size_text or len(size_text) > 15 or not _HEX.issuperset(size_text):
                     raise HttpError(f"bad chunk size line {bytes(line[:40])!r}")
+                size = int(size_text, 16)
                 self.left, self.state = size, ("chunk" if size else "trailers")
             elif state == "chunk":
                 if self.left == 0:
@@ -145,10 +140,7 @@ class _Answer:
                     continue
                 if not self.buf:
                     return
-                take = bytes(self.buf[: self.left]) if len(self.buf) > self.left else bytes(self.buf)
-                del self.buf[: len(take)]
-                self.left -= len(take)
-                self._keep(take)
+                self._keep(self._take())
             elif state == "trailers":
                 line = self._line()
                 if line is None:
@@ -157,6 +149,13 @@ class _Answer:
                     self._finish()
             else:  # pragma: no cover - every state is handled above
                 raise AssertionError(state)
+
+    def _take(self) -> bytes:
+        """Up to `left` bytes of the buffer: what belongs to the body or chunk being read."""
+        take = bytes(self.buf[: self.left]) if len(self.buf) > self.left else bytes(self.buf)
+        del self.buf[: len(take)]
+        self.left -= len(take)
+        return take
 
     def _line(self) -> bytes | None:
         end = self.buf.find(b"\r\n")
