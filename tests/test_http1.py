@@ -376,3 +376,22 @@ def test_a_whole_run_against_aiohttps_own_server_in_every_framing(tmp_path):
     assert r.returncode == 0, r.stderr
     texts = {cid: g["output"][0]["text"] for cid, g in stored_generations(tmp_path / "run").items()}
     assert texts == {f"c{i:04d}": f"answer to {p} " + "x" * 3000 for i, p in enumerate(prompts)}
+
+
+def test_bytes_after_an_answer_retire_the_connection():
+    """A server that sends more than the answer it framed: the extra bytes are never read as the
+    next request's answer; the next request gets a new connection."""
+    async def go():
+        async with Server(lambda req: ([_ok(BODY), b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbad"], False)) as srv:
+            pool = http1.Pool(srv.url, 4, 5.0, "t")
+            try:
+                bodies = []
+                for _ in range(3):
+                    bodies.append((await pool.request("POST", srv.url, b"{}", {}, 1 << 20))[2])
+                    await asyncio.sleep(0.05)  # the stray answer arrives while the connection is idle or done
+            finally:
+                await pool.close()
+            return bodies, srv.connections
+
+    bodies, conns = run(go())
+    assert bodies == [BODY] * 3 and conns == 3

@@ -85,6 +85,9 @@ class _Answer:
 
     # ---- feeding -------------------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
+        if self.state == "done":  # bytes after the answer, before it was taken: never reuse the connection
+            self.keep_alive = False
+            return
         self.buf += data
         try:
             self._advance()
