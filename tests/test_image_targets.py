@@ -121,9 +121,17 @@ def test_blocked_or_empty_image_response_is_a_provider_refusal(fake_server, blob
     assert why in (gen.provider_message or "")
 
 
-def test_image_urls_are_fetched_without_the_key_and_data_urls_decoded(fake_server, blobs, monkeypatch):
+@pytest.mark.parametrize("route", ["lean", "other-host", "aiohttp"])
+def test_image_urls_are_fetched_without_the_key_and_data_urls_decoded(fake_server, blobs, monkeypatch, route):
+    """The image URL on the API's own host (the lean client's GET), on another host name (aiohttp,
+    imported for it), and everything through aiohttp (MMSAFE_HTTP_CLIENT=aiohttp)."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-for-test")
-    gens = _answer(fake_server, blobs, [_case("u", "TI", "[url] a cat"), _case("d", "TI", "[dataurl] a dog")])
+    cfg = {}
+    if route == "other-host":  # the API as localhost: the server's 127.0.0.1 URLs are another origin
+        cfg["base_url"] = fake_server.base_url.replace("127.0.0.1", "localhost")
+    if route == "aiohttp":
+        monkeypatch.setenv("MMSAFE_HTTP_CLIENT", "aiohttp")
+    gens = _answer(fake_server, blobs, [_case("u", "TI", "[url] a cat"), _case("d", "TI", "[dataurl] a dog")], **cfg)
     assert [blobs.get(g.images[0].image_sha256) for g in gens] == [make_png("[url] a cat"), make_png("[dataurl] a dog")]
     [fetch] = fake_server.fetches
     assert fetch["path"].startswith("/files/") and fetch["auth"] is None  # the key goes to the API only

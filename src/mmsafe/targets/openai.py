@@ -1,5 +1,7 @@
-"""OpenAI-compatible chat endpoints, spoken over aiohttp directly (the HTTP client sets the
-speed ceiling: this path runs near a bare aiohttp loop, several times the openai SDK's rate).
+"""OpenAI-compatible chat endpoints, spoken over mmsafe's lean HTTP/1.1 client (targets/http1.py;
+the HTTP client sets the speed ceiling, and no SDK sits in between). aiohttp is imported only for
+requests to other hosts (image URLs a server names), or for every request with
+MMSAFE_HTTP_CLIENT=aiohttp.
 Image-output tasks go to the images endpoints (targets/openai_images.py) unless `--image-api chat`."""
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ import os
 import re
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from mmsafe.engine.retry import RetryableError, parse_retry_after
 from mmsafe.errors import UsageError
@@ -169,20 +169,30 @@ class OpenAITarget:
         self.max_image_bytes = max_image_bytes()  # a bad $MMSAFE_MAX_IMAGE_MB fails here, before the run
         if self.image_model != self.model:
             self.note += f" (images: {self.image_model})"
-        self._session: aiohttp.ClientSession | None = None
+        self._session: Any = None  # aiohttp.ClientSession, made on first use (see _aiohttp)
+        self._started = False
         self._pool: http1.Pool | None = None  # the API's own origin: the lean client
         self._answered = 0  # replies received so far
         self._unreachable = 0  # connection failures before the first reply
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self._cfg.concurrency, limit_per_host=self._cfg.concurrency, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(  # no default headers: the key goes to the API only
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=self._cfg.timeout_s),
-            json_serialize=json.dumps,
-        )
+        self._started = True
         if os.environ.get("MMSAFE_HTTP_CLIENT", "lean") != "aiohttp":  # aiohttp for every request: the old path
             self._pool = http1.Pool(self.base_url, self._cfg.concurrency, self._cfg.timeout_s, f"mmsafe/{__version__}")
+
+    def _aiohttp(self) -> Any:
+        """The aiohttp session, made on first use (importing aiohttp costs a run about 0.2 s)."""
+        if self._session is None:
+            import aiohttp
+
+            connector = aiohttp.TCPConnector(limit=self._cfg.concurrency, limit_per_host=self._cfg.concurrency,
+                                             ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(  # no default headers: the key goes to the API only
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self._cfg.timeout_s),
+                json_serialize=json.dumps,
+            )
+        return self._session
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -191,7 +201,7 @@ class OpenAITarget:
             await self._session.close()
 
     async def generate(self, case: Case) -> Reply:
-        assert self._session is not None, "start() first"
+        assert self._started, "start() first"
         image_task = case.task in IMAGE_OUT_TASKS
         if image_task and self.image_api == "images":
             return await images.generate(self, case)
@@ -220,22 +230,35 @@ class OpenAITarget:
         return await self._send("GET", url, None, {}, cap)
 
     async def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str], cap: int) -> tuple[int, Any, bytes, bool]:
-        assert self._session is not None, "start() first"
+        assert self._started, "start() first"
+        if self._pool is not None and self._pool.serves(url):  # the API itself: the lean client
+            try:
+                answer = await self._pool.request(method, url, body, headers, cap)
+            except asyncio.TimeoutError:
+                raise RetryableError(f"timed out after {self._cfg.timeout_s:g}s") from None
+            except http1.ConnectFailed as exc:
+                self._cannot_connect(exc.os_error, exc)
+            except http1.HttpError as exc:
+                raise RetryableError(f"connection error: {type(exc).__name__}: {exc}") from None
+        else:  # another host (an image URL a server named)
+            answer = await self._send_aiohttp(method, url, body, headers, cap)
+        self._answered += 1
+        return answer
+
+    async def _send_aiohttp(self, method: str, url: str, body: bytes | None, headers: dict[str, str],
+                            cap: int) -> tuple[int, Any, bytes, bool]:
+        import aiohttp
+
         try:
-            if self._pool is not None and self._pool.serves(url):  # the API itself: the lean client
-                status, resp_headers, raw, cut = await self._pool.request(method, url, body, headers, cap)
-            else:  # another host (an image URL a server named)
-                async with self._session.request(method, url, data=body, headers=headers) as resp:
-                    status, resp_headers = resp.status, resp.headers
-                    raw, cut = await _read_capped(resp, cap)
+            async with self._aiohttp().request(method, url, data=body, headers=headers) as resp:
+                raw, cut = await _read_capped(resp, cap)
+                return resp.status, resp.headers, raw, cut
         except asyncio.TimeoutError:
             raise RetryableError(f"timed out after {self._cfg.timeout_s:g}s") from None
-        except (aiohttp.ClientConnectorError, http1.ConnectFailed) as exc:
+        except aiohttp.ClientConnectorError as exc:
             self._cannot_connect(exc.os_error, exc)
-        except (aiohttp.ClientError, http1.HttpError) as exc:
+        except aiohttp.ClientError as exc:
             raise RetryableError(f"connection error: {type(exc).__name__}: {exc}") from None
-        self._answered += 1
-        return status, resp_headers, raw, cut
 
     def _cannot_connect(self, os_error: OSError | None, exc: Exception) -> NoReturn:
         if os_error is not None and os_error.errno in (errno.EMFILE, errno.ENFILE):
@@ -250,7 +273,7 @@ class OpenAITarget:
         raise RetryableError(f"connection error: {type(exc).__name__}: {exc}") from None
 
 
-async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> tuple[bytes, bool]:
+async def _read_capped(resp: Any, cap: int) -> tuple[bytes, bool]:
     """The body and whether it was cut: never more than `cap` bytes are held, so a huge or
     endless reply costs bounded memory (the connection is dropped at the cut)."""
     if resp.content_length is not None and resp.content_length <= cap:  # the common case: one read
