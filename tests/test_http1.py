@@ -395,3 +395,26 @@ def test_bytes_after_an_answer_retire_the_connection():
 
     bodies, conns = run(go())
     assert bodies == [BODY] * 3 and conns == 3
+
+
+def test_a_redirect_from_the_api_stops_the_run_naming_where_it_points(tmp_path):
+    """The key is never sent where the user did not point: a 3xx from the endpoint is an error (exit
+    2) that names the Location, before more cases are asked."""
+    suite = write_suite(tmp_path / "s.jsonl", [f"q{i}" for i in range(5)])
+
+    def redirect(req: bytes):
+        return [b"HTTP/1.1 307 Temporary Redirect\r\nLocation: https://elsewhere.example/v1/chat/completions\r\n"
+                b"Content-Length: 0\r\n\r\n"], False
+
+    async def go():
+        async with Server(redirect) as srv:
+            base = f"http://127.0.0.1:{srv.port}/v1"
+            r = await asyncio.to_thread(mmsafe, "run", "--target", "openai", "--model", "m", "--base-url", base,
+                                        "--suite", str(suite), "--judge", "refusal", "--concurrency", "1",
+                                        "--out", str(tmp_path / "run"))
+            return r, len(srv.requests)
+
+    r, asked = run(go())
+    assert r.returncode == 2, r.stderr
+    assert "HTTP 307" in r.stderr and "https://elsewhere.example/v1/chat/completions" in r.stderr and "--base-url" in r.stderr
+    assert asked == 1 and "Traceback" not in r.stderr

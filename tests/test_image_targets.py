@@ -123,8 +123,9 @@ def test_blocked_or_empty_image_response_is_a_provider_refusal(fake_server, blob
 
 @pytest.mark.parametrize("route", ["lean", "other-host", "aiohttp"])
 def test_image_urls_are_fetched_without_the_key_and_data_urls_decoded(fake_server, blobs, monkeypatch, route):
-    """The image URL on the API's own host (the lean client's GET), on another host name (aiohttp,
-    imported for it), and everything through aiohttp (MMSAFE_HTTP_CLIENT=aiohttp)."""
+    """The API over the lean client and the image fetched through aiohttp (which follows redirects),
+    on the API's own host and on another host name; and everything through aiohttp
+    (MMSAFE_HTTP_CLIENT=aiohttp)."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-for-test")
     cfg = {}
     if route == "other-host":  # the API as localhost: the server's 127.0.0.1 URLs are another origin

@@ -226,12 +226,13 @@ class OpenAITarget:
         return await self._send("POST", url, body, headers, cap)
 
     async def fetch(self, url: str, cap: int) -> tuple[int, Any, bytes, bool]:
-        """A GET through the same session, without the API key (a server may name any host)."""
+        """A GET without the API key (a server may name any host), through aiohttp, which follows
+        redirects (an image URL often redirects to a storage host)."""
         return await self._send("GET", url, None, {}, cap)
 
     async def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str], cap: int) -> tuple[int, Any, bytes, bool]:
         assert self._started, "start() first"
-        if self._pool is not None and self._pool.serves(url):  # the API itself: the lean client
+        if method == "POST" and self._pool is not None and self._pool.serves(url):  # the API itself: the lean client
             try:
                 answer = await self._pool.request(method, url, body, headers, cap)
             except asyncio.TimeoutError:
@@ -319,6 +320,11 @@ def error_reply(status: int, raw: bytes, headers: Any, url: str) -> Reply:
     if status in POLICY_STATUS and (code in POLICY_CODES or kind in POLICY_CODES
                                     or (status == 400 and any(p in message.lower() for p in POLICY_PHRASES))):
         return Reply(output=(), provider_refusal=True, provider_message=message or code)
+    if 300 <= status < 400:  # the lean client follows no redirect: the key is never sent where the user did not say
+        where = redact(str(headers.get("location") or "")[:200]) if headers is not None else ""
+        raise TargetUnavailable(f"{url} answered HTTP {status}, a redirect{f' to {where}' if where else ''}: "
+                                "give the URL it redirects to as --base-url (mmsafe does not follow redirects "
+                                "with the API key)")
     if status in (401, 403):
         raise TargetUnavailable(f"{url} answered HTTP {status} ({message or code}): check the API key variable")
     if status == 404:
