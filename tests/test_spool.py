@@ -158,3 +158,53 @@ def test_rows_put_in_one_pass_of_the_loop_go_to_the_writer_together(tmp_path):
         assert asyncio.run(go()) == (0, 10, 10, 11, 12, 0)
     finally:
         store.close()
+
+
+def test_the_plain_row_lane_gives_the_cases_caserow_gives(tmp_path, monkeypatch):
+    """iter_cases reads plain one-prompt rows without CaseRow; every row, plain or not, must give
+    the same Case (or the same error) as with that lane turned off."""
+    import json as _json
+
+    from mmsafe.data import cases as cases_mod
+    from mmsafe.errors import InputError
+
+    rows = [
+        {"id": "a", "prompt": "how do I pick a lock?", "label": "unsafe", "category": "crime", "language": "en"},
+        {"prompt": "no id here", "label": "benign"},
+        {"id": "b", "prompt": "  padded prompt  ", "category": " spaced "},
+        {"id": "c", "prompt": "with extras", "notes": "ignored", "score": 3, "subcategory": None},
+        {"id": "d", "prompt": "sub", "subcategory": "s1", "language": "zu"},
+        {"id": 7, "prompt": "numeric id"},
+        {"id": "e", "prompt": "sys", "system": "Be brief."},
+        {"id": "f", "prompt": "task", "task": "TT", "target_id": "t1"},
+        {"id": "g", "prompt": "tab\tinside\nnewline", "language": ""},
+        {"id": "h", "prompt": "\u00a0nbsp-led"},
+        {"id": "i", "prompt": "null system", "system": None},
+    ]
+    bad = [
+        {"id": "x", "prompt": "bad label", "label": "Unsafe"},
+        {"id": "", "prompt": "empty id"},
+        {"id": "y", "prompt": "   "},
+        {"id": "z", "prompt": "bad category", "category": None},
+        {"id": "w", "prompt": 5},
+    ]
+    path = tmp_path / "s.jsonl"
+
+    def read(lane: bool, lines: list[dict]):
+        path.write_text("".join(_json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+        if not lane:
+            monkeypatch.setattr(cases_mod, "_plain_row", lambda raw: None)
+        try:
+            return [c.model_dump() for c in cases_mod.iter_cases(path)]
+        except InputError as exc:
+            return str(exc)
+        finally:
+            monkeypatch.undo()
+
+    assert read(True, rows) == read(False, rows)
+    assert len(read(True, rows)) == len(rows)
+    for row in bad:
+        fast, slow = read(True, [rows[0], row]), read(False, [rows[0], row])
+        assert isinstance(fast, str) and fast == slow, (row, fast, slow)
+    dup = [rows[0], {"id": "a", "prompt": "again"}]
+    assert read(True, dup) == read(False, dup) and "duplicate id" in read(True, dup)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from mmsafe.schema import Case
 
+_quote = json.encoder.encode_basestring  # json.dumps(s, ensure_ascii=False) for a str, without its per-call cost
+
 
 @dataclass
 class CaseSummary:
@@ -64,7 +66,7 @@ class CaseSpool:
                         case = transform(case)
                     self.summary.add(case)
                     # JSON escapes every newline and tab inside strings: one case per line, the id before a tab
-                    fh.write(f"{json.dumps(case.id, ensure_ascii=False)}\t{case.model_dump_json()}\n")
+                    fh.write(f"{_quote(case.id)}\t{case.model_dump_json()}\n")
         except BaseException:
             self.close()
             raise
