@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import errno
 import json
 import os
 import re
+from collections.abc import Iterator
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -233,32 +235,29 @@ class OpenAITarget:
     async def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str], cap: int) -> tuple[int, Any, bytes, bool]:
         assert self._started, "start() first"
         if method == "POST" and self._pool is not None and self._pool.serves(url):  # the API itself: the lean client
-            try:
+            with self._classified(http1.ConnectFailed, http1.HttpError):
                 answer = await self._pool.request(method, url, body, headers, cap)
-            except asyncio.TimeoutError:
-                raise RetryableError(f"timed out after {self._cfg.timeout_s:g}s") from None
-            except http1.ConnectFailed as exc:
-                self._cannot_connect(exc.os_error, exc)
-            except http1.HttpError as exc:
-                raise RetryableError(f"connection error: {type(exc).__name__}: {exc}") from None
-        else:  # another host (an image URL a server named)
-            answer = await self._send_aiohttp(method, url, body, headers, cap)
+        else:  # a GET (an image URL a server named), or every request with MMSAFE_HTTP_CLIENT=aiohttp
+            import aiohttp
+
+            with self._classified(aiohttp.ClientConnectorError, aiohttp.ClientError):
+                async with self._aiohttp().request(method, url, data=body, headers=headers) as resp:
+                    raw, cut = await _read_capped(resp, cap)
+                    answer = resp.status, resp.headers, raw, cut
         self._answered += 1
         return answer
 
-    async def _send_aiohttp(self, method: str, url: str, body: bytes | None, headers: dict[str, str],
-                            cap: int) -> tuple[int, Any, bytes, bool]:
-        import aiohttp
-
+    @contextlib.contextmanager
+    def _classified(self, connect_error: type[Exception], transport_error: type[Exception]) -> Iterator[None]:
+        """Transport trouble of either client as the engine's errors: a time-out or a broken answer is
+        retried; failing to connect is retried until it shows the endpoint is unreachable."""
         try:
-            async with self._aiohttp().request(method, url, data=body, headers=headers) as resp:
-                raw, cut = await _read_capped(resp, cap)
-                return resp.status, resp.headers, raw, cut
+            yield
         except asyncio.TimeoutError:
             raise RetryableError(f"timed out after {self._cfg.timeout_s:g}s") from None
-        except aiohttp.ClientConnectorError as exc:
-            self._cannot_connect(exc.os_error, exc)
-        except aiohttp.ClientError as exc:
+        except connect_error as exc:
+            self._cannot_connect(getattr(exc, "os_error", None), exc)
+        except transport_error as exc:
             raise RetryableError(f"connection error: {type(exc).__name__}: {exc}") from None
 
     def _cannot_connect(self, os_error: OSError | None, exc: Exception) -> NoReturn:
