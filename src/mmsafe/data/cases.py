@@ -80,21 +80,6 @@ def iter_cases(path: str | Path, dataset: str | None = None, images: dict[str, b
     count = 0
     seen: dict[str, int] = {}
     for line, raw in iter_rows(path):
-        plain = _plain_row(raw)
-        if plain is not None:  # the common row: CaseRow's checks done here, to the same result
-            case_id = plain.get("id") or f"{name}-{line}"
-            if case_id in seen:
-                raise InputError(str(path), line, "id", f"duplicate id {case_id!r} (first on line {seen[case_id]})")
-            seen[case_id] = line
-            yield Case.model_validate({
-                "id": case_id, "task": "chat", "target_id": None, "category": plain.get("category", "uncategorized"),
-                "subcategory": plain.get("subcategory"), "label": plain.get("label", "unsafe"),
-                "language": plain.get("language", "en"), "source": {"dataset": name, "file": path.name, "line": line},
-                "turns": [{"role": "user", "parts": [{"text": plain["prompt"]}]}]})
-            count += 1
-            if limit is not None and count >= limit:
-                break
-            continue
         if raw.get("prompt") in (None, "") and not raw.get("turns"):
             raise InputError(str(path), line, "prompt", "required: the text to send (or `turns` for a multi-turn case)")
         if raw.get("prompt") not in (None, "") and raw.get("turns"):
@@ -128,30 +113,6 @@ def iter_cases(path: str | Path, dataset: str | None = None, images: dict[str, b
 
 
 NEEDS_IMAGE = frozenset({"IT", "MU", "IE", "IC"})
-_PLAIN_KEYS = frozenset({"id", "prompt", "label", "category", "subcategory", "language"})
-_OTHER_KEYS = frozenset(CaseRow.model_fields) - _PLAIN_KEYS  # a row with any of these takes CaseRow's path
-_LABELS = frozenset({"unsafe", "benign"})
-
-
-def _plain_row(raw: dict) -> dict | None:
-    """The row's values when it is a plain one-prompt row that CaseRow would accept unchanged: only
-    the plain keys (others are ignored, as CaseRow ignores them), each a string with no whitespace to
-    strip (subcategory may be null), a non-empty prompt and id, a known label. Anything else (None)
-    goes through CaseRow, which gives the same case or names the field that is wrong."""
-    if not _OTHER_KEYS.isdisjoint(raw):
-        return None
-    out = {}
-    for key in _PLAIN_KEYS.intersection(raw):
-        v = raw[key]
-        if v is None and key == "subcategory":
-            out[key] = None
-            continue
-        if type(v) is not str or not v or v[0].isspace() or v[-1].isspace():
-            return None
-        out[key] = v
-    if "prompt" not in out or out.get("label", "unsafe") not in _LABELS:
-        return None
-    return out
 
 
 def check_task(row: CaseRow, users: int, path: Path, line: int) -> None:
