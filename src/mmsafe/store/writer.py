@@ -34,7 +34,8 @@ class Writer:
         self.error: BaseException | None = None
         self._draining: asyncio.Future | None = None
         self._pending: list[tuple[str, Sequence[Any]]] = []  # this loop pass's rows (put on the loop's thread)
-        self._sent = 0  # rows handed to the writer (counted on the putting side)
+        self._sent = 0  # rows handed to the writer (counted on the putting side, under _count)
+        self._count = threading.Lock()  # puts from other threads count beside the loop's hand-overs
         self._written = 0  # rows committed or dropped on an error (counted by the writer's thread)
         self._thread = threading.Thread(target=self._loop, name="mmsafe-store-writer", daemon=True)
         self._thread.start()
@@ -48,8 +49,7 @@ class Writer:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not on a loop's thread: straight to the writer
-            self._sent += 1
-            self._q.put([(sql, params)])
+            self._queue([(sql, params)])
             return
         if not self._pending:
             loop.call_soon(self._hand_over)
@@ -58,8 +58,12 @@ class Writer:
     def _hand_over(self) -> None:
         if self._pending:
             rows, self._pending = self._pending, []
+            self._queue(rows)
+
+    def _queue(self, rows: list[tuple[str, Sequence[Any]]]) -> None:
+        with self._count:
             self._sent += len(rows)
-            self._q.put(rows)
+        self._q.put(rows)
 
     def backlog(self) -> int:
         """Rows queued and not yet committed."""
