@@ -1,8 +1,8 @@
 """A lean HTTP/1.1 client for the API's hot path: keep-alive connections to one origin, spoken over
-asyncio protocols. The HTTP client sets a run's ceiling, and aiohttp's general-purpose request path
-(tracing hooks, cookie jar, URL objects, a stream reader per response) costs about twice this one's
-CPU per request; the openai target sends its API requests here and keeps aiohttp for anything else
-(image downloads from other hosts).
+asyncio protocols. The HTTP client sets a run's ceiling, and a bare loop over aiohttp's
+general-purpose request path (tracing hooks, cookie jar, URL objects, a stream reader per response)
+took about twice as long as one over this kind of client; the openai target sends its API POSTs here
+and keeps aiohttp for image downloads (which follow redirects).
 
 What it speaks: HTTP/1.1 over TCP or TLS; bodies framed by Content-Length, chunked encoding or the
 connection's end; gzip and deflate content encoding; interim 1xx answers skipped. What it refuses:
@@ -39,10 +39,13 @@ class ConnectFailed(HttpError):
         self.os_error = os_error
 
 
+_DEFAULT_PORT = {"http": 80, "https": 443}
+
+
 def origin_of(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORT.get(scheme, 80)
 
 
 def _decoder(encoding: str) -> Any:
@@ -97,8 +100,7 @@ class _Answer:
     def eof(self, exc: BaseException | None) -> None:
         if self.fut.done():
             return
-        if self.state == "until_close":
-            self.keep_alive = False
+        if self.state == "until_close":  # (such an answer never keeps its connection)
             self._finish()
         elif self.state == "head" and not self.buf:
             self._fail(HttpError(f"server closed the connection without answering{f' ({exc})' if exc else ''}"))
@@ -235,7 +237,7 @@ class _Answer:
             self._done(whole[: self.cap], True)
 
     def _finish(self) -> None:
-        if self.buf and self.state != "until_close":  # bytes after the answer: nothing was asked for them
+        if self.buf:  # bytes after the answer: nothing was asked for them
             self.keep_alive = False
         self._done(b"".join(self.body), False)
 
@@ -292,8 +294,7 @@ class Pool:
         self.timeout_s = timeout_s
         self._ssl: ssl.SSLContext | None = ssl.create_default_context() if self.scheme == "https" else None
         host = f"[{self.host}]" if ":" in self.host else self.host
-        default_port = 443 if self.scheme == "https" else 80
-        self._host_header = host if self.port == default_port else f"{host}:{self.port}"
+        self._host_header = host if self.port == _DEFAULT_PORT.get(self.scheme) else f"{host}:{self.port}"
         self._common = (f"Host: {self._host_header}\r\nUser-Agent: {user_agent}\r\nAccept: */*\r\n"
                         "Accept-Encoding: gzip, deflate\r\n").encode("latin-1")
         self._idle: list[_Conn] = []
@@ -301,10 +302,8 @@ class Pool:
         self._open: set[_Conn] = set()
         self._targets: dict[str, str] = {}  # URL -> request target, for the few URLs a run posts to
 
-
     def serves(self, url: str) -> bool:
-        known = self._targets.get(url)
-        return known is not None or origin_of(url) == (self.scheme, self.host, self.port)
+        return url in self._targets or origin_of(url) == (self.scheme, self.host, self.port)
 
     def _request_line(self, method: str, url: str) -> bytes:
         target = self._targets.get(url)
