@@ -67,6 +67,7 @@ class _TinyEncoder:
 
 def test_trained_models_are_loaded_from_cache_not_retrained(tmp_path, monkeypatch):
     monkeypatch.setenv("MMSAFE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MMSAFE_SHIPPED_MODELS", "0")  # as with labelled data of the user's own: nothing shipped fits
     real_head_fit, real_text_fit, fits = clf.HarmHead.fit, tm.fit, []
 
     def counting(real, tag):
@@ -159,7 +160,7 @@ def test_harm_decides_unsafe_at_p_half_and_the_refusal_model_gives_the_flag():
         assert v.refusal is (r >= 0.5), reply
 
 
-def test_exported_models_score_exactly_like_scikit_learn():
+def test_exported_models_score_exactly_like_scikit_learn(tmp_path):
     import numpy as np
 
     train = tm.load_training()[:400]
@@ -171,6 +172,23 @@ def test_exported_models_score_exactly_like_scikit_learn():
         want = pipe.predict_proba(np.array([tm.normalize(r, chars) for r in probe], dtype=object).reshape(-1, 1))[:, 1]
         got = getattr(exported, method)([""] * len(probe), probe)
         assert np.allclose(got, want, atol=1e-9), target
+
+    # the embedding judge's head: scikit-learn's pipeline exported to numpy, and back from its file
+    from mmsafe.judges import model_files
+
+    rows = [r for r in train if r.harmful is not None]
+    enc = _TinyEncoder()
+
+    def emb(responses):
+        return clf.embedding_features(enc.encode(["q"] * len(responses)), enc.encode(responses))
+
+    head = clf.HarmHead.fit(emb([r.response for r in rows]), rows)
+    linear = head.export()
+    assert np.allclose(linear.proba(emb(probe), probe), head.proba(emb(probe), probe), atol=1e-9)
+    path = tmp_path / "head.npz"
+    model_files.save(path, linear.arrays())
+    again = clf.LinearHarmHead.from_arrays(model_files.load(path))
+    assert np.array_equal(again.proba(emb(probe), probe), linear.proba(emb(probe), probe))
 
 
 def test_refusal_judge_reads_harm_from_its_harm_model():

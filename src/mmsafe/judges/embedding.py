@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pickle
-from pathlib import Path
 from typing import Any
 
 from mmsafe.errors import MissingDependency
-from mmsafe.judges import textmodel
+from mmsafe.judges import model_files, textmodel
 from mmsafe.judges.base import Item, in_thread
 from mmsafe.judges.refusal import plain_block, refusal_verdicts
 from mmsafe.schema import Verdict
@@ -21,8 +19,7 @@ from mmsafe.schema import Verdict
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 
-def cache_dir() -> Path:
-    return textmodel.cache_dir()
+cache_dir = model_files.cache_dir
 
 
 def device() -> str:
@@ -50,8 +47,9 @@ def load_encoder() -> Any:
 
 
 class EmbeddingClassifier:
-    """Encoder + harm head + the shared text models; the head trains once per labelled-data version
-    (a few seconds plus encoding the training rows) and is cached."""
+    """Encoder + harm head + the shared text models. The head ships with mmsafe; with other
+    labelled data it trains once per data version (encoding the training rows: minutes on 2
+    cores) and is cached (judges.model_files)."""
 
     def __init__(self, encoder: Any = None, text: textmodel.TextModels | None = None) -> None:
         from mmsafe.judges import classifier as clf
@@ -59,25 +57,22 @@ class EmbeddingClassifier:
         self._clf = clf
         self.encoder = encoder or load_encoder()
         self.text = text or textmodel.load_models()
-        path = cache_dir() / f"embedding-head-{MODEL_NAME}-{textmodel.data_digest()}.pkl"
-        self.head = self._cached(path)
+        name = f"embedding-head-{MODEL_NAME}-{textmodel.data_digest()}.npz"
+        self.head = self._stored(name)
         if self.head is None:
             rows = [r for r in textmodel.load_training() if r.harmful is not None]
-            self.head = clf.HarmHead.fit(self.embed([r.prompt for r in rows], [r.response for r in rows]), rows)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            with tmp.open("wb") as fh:
-                pickle.dump(self.head, fh)
-            tmp.replace(path)
-            textmodel.prune(path, f"embedding-head-{MODEL_NAME}-")
+            self.head = clf.HarmHead.fit(self.embed([r.prompt for r in rows], [r.response for r in rows]), rows).export()
+            keep = model_files.cache_dir() / name
+            model_files.save(keep, self.head.arrays())
+            textmodel.prune(keep, f"embedding-head-{MODEL_NAME}-")
 
-    def _cached(self, path: Path) -> Any:
-        if not path.exists():
+    def _stored(self, name: str) -> Any:
+        path = model_files.find(name)
+        if path is None:
             return None
         try:
-            with path.open("rb") as fh:
-                head = pickle.load(fh)  # noqa: S301 - our own cache file
-            return head if isinstance(head, self._clf.HarmHead) else None
-        except Exception:  # noqa: BLE001 - a damaged cache is retrained
+            return self._clf.LinearHarmHead.from_arrays(model_files.load(path))
+        except Exception:  # noqa: BLE001 - a damaged or foreign file is retrained
             return None
 
     def embed(self, requests: list[str], responses: list[str]) -> Any:

@@ -3,7 +3,9 @@ accuracy for `harmful` (on unsafe-prompt rows: what safe rates rest on) and `ref
 and by language, on the shipped held-out set or the user's `--calibrate FILE`.
 
 Measured once per (judge id, calibration rows, mmsafe version) and cached under the user's
-cache folder, so repeated runs cost nothing. When it cannot be measured (no labelled rows yet,
+cache folder, so repeated runs cost nothing; the default judges' quality on the shipped held-out
+set ships with mmsafe beside their trained models (judges.model_files), so a first run measures
+nothing either. When it cannot be measured (no labelled rows yet,
 the judge fails on them, decides none of them) the block says {"unknown": why}: never a guess."""
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from mmsafe import __version__
 from mmsafe.judges.base import JudgeConfig, judge_id
 from mmsafe.judges.evaluation import aevaluate_judge
-from mmsafe.judges import labelled
+from mmsafe.judges import labelled, model_files
 from mmsafe.judges.labelled import LabelledRow, digest, heldout_rows, read_labelled
 from mmsafe.schema import stable_hash
 
@@ -73,12 +75,10 @@ def summarize(source: str, rows: list[LabelledRow], scores: dict[str, Any]) -> d
     return out
 
 
-def _cache_path(jid: str, rows: list[LabelledRow], model_version: str | None = None) -> Path:
+def file_name(jid: str, rows: list[LabelledRow], model_version: str | None = None) -> str:
     """Keyed by everything that decides the figures: the judge (and its trained models' version), the rows, mmsafe."""
-    from mmsafe.judges.embedding import cache_dir
-
     key = rows.files_digest if isinstance(rows, ShippedRows) else digest(rows)
-    return cache_dir() / f"quality-{stable_hash([jid, model_version, key, __version__])}.json"
+    return f"quality-{stable_hash([jid, model_version, key, __version__])}.json"
 
 
 async def measure(judge: Any, source: str, rows: list[LabelledRow], progress: Any = None) -> dict[str, Any]:
@@ -93,12 +93,13 @@ async def measure(judge: Any, source: str, rows: list[LabelledRow], progress: An
         rows = rows.load() if isinstance(rows, ShippedRows) else rows
         return {"unknown": f"a judge behind an endpoint is measured only with --calibrate FILE (the shipped set would "
                            f"cost {len(rows)} requests); `mmsafe judge-eval` measures it on the shipped set"}
-    jid = judge_id(judge)
+    name = file_name(judge_id(judge), rows, getattr(judge, "model_version", None))
     try:
-        path = _cache_path(jid, rows, getattr(judge, "model_version", None))
-        return {**json.loads(path.read_text(encoding="utf-8")), "source": source}
+        found = model_files.find(name)
+        if found is not None:
+            return {**json.loads(found.read_text(encoding="utf-8")), "source": source}
     except (OSError, ValueError):
-        pass  # not cached yet (or unreadable): measure
+        pass  # unreadable: measure
     if isinstance(rows, ShippedRows):
         rows = rows.load()
     try:
@@ -107,6 +108,7 @@ async def measure(judge: Any, source: str, rows: list[LabelledRow], progress: An
         return {"unknown": f"the judge failed on the calibration rows: {type(exc).__name__}: {str(exc)[:200]}"}
     out = summarize(source, rows, scores)
     try:
+        path = model_files.cache_dir() / name
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(out), encoding="utf-8")
         tmp.replace(path)

@@ -5,16 +5,15 @@ phrase list covers ("Pass.", "Let's not go there", "As an AI…", partial refusa
 the rules are wrong.
 
 It is trained with scikit-learn on the TRAIN split of the project's labelled sets only (never the
-held-out split that `mmsafe judge-eval` and the tests measure on), in a few seconds on first use,
-then exported to plain numpy and cached under the user's cache folder, keyed by a digest of the
-training data and this module's version: scoring needs no scikit-learn."""
+held-out split that `mmsafe judge-eval` and the tests measure on) and exported to plain numpy:
+scoring needs no scikit-learn. The trained arrays ship with mmsafe; with other labelled data
+(or MMSAFE_SHIPPED_MODELS=0) they are trained on first use, in about 20 s, and cached (see
+judges.model_files), keyed by a digest of the training data and this module's version."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import pickle
 import re
 import zlib
 from collections import Counter
@@ -22,6 +21,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from mmsafe.judges import model_files
 from mmsafe.judges.labelled import LabelledRow, shipped_files, train_rows
 from mmsafe.judges.refusal_patterns import _BULLET, _COMPLY, _REDIRECT, _fold, detect_refusal
 
@@ -81,7 +81,7 @@ class NgramBlock:
 
     def grams(self, text: str) -> dict[int, int]:
         """scikit-learn's char_wb analyzer, to the letter: padded words, short words counted once."""
-        words = self.__dict__.setdefault("_words", {})  # (a block unpickled from the cache has none yet)
+        words = self._words
         found = []
         for w in _WHITE.sub(" ", text[: self.cut].lower()).split():
             ids = words.get(w)
@@ -107,6 +107,26 @@ class NgramBlock:
             if size <= n:  # a short word is counted once
                 break
         return tuple(ids)
+
+    def arrays(self, prefix: str) -> dict[str, Any]:
+        import numpy as np
+
+        grams = [""] * len(self.vocab)
+        for gram, j in self.vocab.items():
+            grams[j] = gram
+        chars, lengths = model_files.strings_to_arrays(grams)
+        lo, hi = self.ngrams
+        return {f"{prefix}.chars": chars, f"{prefix}.lengths": lengths, f"{prefix}.idf": self.idf,
+                f"{prefix}.coef": self.coef, f"{prefix}.shape": np.array([lo, hi, -1 if self.cut is None else self.cut])}
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, Any], prefix: str) -> NgramBlock:
+        grams = model_files.arrays_to_strings(a[f"{prefix}.chars"], a[f"{prefix}.lengths"])
+        idf, coef = a[f"{prefix}.idf"], a[f"{prefix}.coef"]
+        if not len(grams) == len(idf) == len(coef):
+            raise ValueError(f"{prefix}: vocabulary, idf and weights differ in length")
+        lo, hi, cut = (int(x) for x in a[f"{prefix}.shape"])
+        return cls(dict(zip(grams, range(len(grams)))), idf, coef, (lo, hi), None if cut < 0 else cut)
 
     def logits(self, texts: list[str]) -> Any:
         """Each text's contribution to the logit, the whole batch in a few numpy operations."""
@@ -145,13 +165,30 @@ class LinearTextScorer:
             at += n
         return cls(blocks, coef[at:].copy(), float(clf.intercept_[0]))
 
+    def logits(self, texts: list[str], rules: Any = None) -> Any:
+        """The logit per text; `rules` (rules_matrix of the same texts) may be passed in when known."""
+        rules = rules_matrix(texts) if rules is None else rules
+        return sum(b.logits(texts) for b in self.blocks) + rules.reshape(len(texts), -1) @ self.rule_coef + self.intercept
+
     def proba(self, texts: list[str], rules: Any = None) -> list[float]:
         """P(label) per text; `rules` (rules_matrix of the same texts) may be passed in when known."""
         import numpy as np
 
-        rules = rules_matrix(texts) if rules is None else rules
-        z = sum(b.logits(texts) for b in self.blocks) + rules.reshape(len(texts), -1) @ self.rule_coef
-        return [float(p) for p in 1.0 / (1.0 + np.exp(-(z + self.intercept)))]
+        return [float(p) for p in 1.0 / (1.0 + np.exp(-self.logits(texts, rules)))]
+
+    def arrays(self, prefix: str) -> dict[str, Any]:
+        import numpy as np
+
+        out = {f"{prefix}.rule_coef": self.rule_coef, f"{prefix}.intercept": np.array([self.intercept]),
+               f"{prefix}.blocks": np.array([len(self.blocks)])}
+        for j, b in enumerate(self.blocks):
+            out.update(b.arrays(f"{prefix}.b{j}"))
+        return out
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, Any], prefix: str) -> LinearTextScorer:
+        blocks = [NgramBlock.from_arrays(a, f"{prefix}.b{j}") for j in range(int(a[f"{prefix}.blocks"][0]))]
+        return cls(blocks, a[f"{prefix}.rule_coef"], float(a[f"{prefix}.intercept"][0]))
 
 
 class TextModels:
@@ -181,6 +218,13 @@ class TextModels:
         else:
             long_rules = rules
         return self.refusal.proba(short, rules), self.harm.proba(long, np.asarray(long_rules))
+
+    def arrays(self) -> dict[str, Any]:
+        return {**self.refusal.arrays("refusal"), **self.harm.arrays("harm")}
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, Any]) -> TextModels:
+        return cls(LinearTextScorer.from_arrays(a, "refusal"), LinearTextScorer.from_arrays(a, "harm"))
 
 
 def _pipeline(c: float, ngrams: tuple[int, int]) -> Any:
@@ -246,35 +290,28 @@ def data_digest() -> str:
     return h.hexdigest()[:16]
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("MMSAFE_CACHE") or Path.home() / ".cache" / "mmsafe"
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+cache_dir = model_files.cache_dir
 
 
 def load_models() -> TextModels:
-    """The trained models: from the cache (a file this module wrote) or trained now and cached."""
-    path = cache_dir() / f"{VERSION}-{data_digest()}.pkl"
-    if path.exists():
+    """The trained models: shipped or cached (judges.model_files), else trained now and cached."""
+    name = f"{VERSION}-{data_digest()}.npz"
+    path = model_files.find(name)
+    if path is not None:
         try:
-            with path.open("rb") as fh:
-                models = pickle.load(fh)  # noqa: S301 - our own cache file, written below
-            if isinstance(models, TextModels):
-                return models
-        except Exception:  # noqa: BLE001 - a damaged cache is retrained, never fatal
+            return TextModels.from_arrays(model_files.load(path))
+        except Exception:  # noqa: BLE001 - a damaged or foreign file is retrained, never fatal
             pass
     models = fit(load_training())
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as fh:
-        pickle.dump(models, fh)
-    tmp.replace(path)
-    prune(path, "textmodel-")
+    keep = model_files.cache_dir() / name
+    model_files.save(keep, models.arrays())
+    prune(keep, "textmodel-")
     return models
 
 
 def prune(keep: Path, prefix: str) -> None:
-    """Drop cached models of older data or code versions beside the one just written."""
-    for old in keep.parent.glob(f"{prefix}*.pkl"):
+    """Drop cached models of older data or code versions beside the one just written (and the
+    pickles earlier releases cached)."""
+    for old in [*keep.parent.glob(f"{prefix}*.npz"), *keep.parent.glob(f"{prefix}*.pkl")]:
         if old != keep:
             old.unlink(missing_ok=True)
