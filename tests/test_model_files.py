@@ -57,6 +57,18 @@ def test_a_first_run_trains_and_measures_nothing(tmp_path):
         assert q["source"] == quality.SHIPPED and q["harmful"]["n"] > 0 and 0 < q["refusal"]["accuracy"] <= 1
 
 
+def test_a_read_only_cache_runs_on_the_shipped_files_and_a_trained_model_is_still_used(tmp_path, monkeypatch):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("MMSAFE_CACHE", str(blocked / "cache"))  # cannot be made
+    models = textmodel.load_models()  # shipped: nothing to create
+    assert models.refusal_proba(["q"], ["I can't help with that."])[0] > 0.5
+    monkeypatch.setenv("MMSAFE_SHIPPED_MODELS", "0")
+    monkeypatch.setattr(textmodel, "fit", lambda rows: models)
+    assert textmodel.load_models() is models  # trained here, not cached, still used
+    assert model_files.keep("x.npz", {"w": np.zeros(1)}) is None
+
+
 def test_model_files_round_trip_any_text(tmp_path):
     grams = ["ab", " a", "é ", "\x00x", "x\x00", "日本", "", "🙂z"]  # NULs, wide characters, an empty string
     chars, lengths = model_files.strings_to_arrays(grams)

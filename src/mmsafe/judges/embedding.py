@@ -19,9 +19,6 @@ from mmsafe.schema import Verdict
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 
-cache_dir = model_files.cache_dir
-
-
 def device() -> str:
     """The GPU when one is there (the encoder is the judge's whole cost), else the CPU."""
     try:
@@ -62,9 +59,9 @@ class EmbeddingClassifier:
         if self.head is None:
             rows = [r for r in textmodel.load_training() if r.harmful is not None]
             self.head = clf.HarmHead.fit(self.embed([r.prompt for r in rows], [r.response for r in rows]), rows).export()
-            keep = model_files.cache_dir() / name
-            model_files.save(keep, self.head.arrays())
-            textmodel.prune(keep, f"embedding-head-{MODEL_NAME}-")
+            kept = model_files.keep(name, self.head.arrays())
+            if kept is not None:
+                textmodel.prune(kept, f"embedding-head-{MODEL_NAME}-")
 
     def _stored(self, name: str) -> Any:
         path = model_files.find(name)

@@ -23,8 +23,13 @@ SHIPPED_DIR = Path(__file__).parent / "data" / "models"
 FORMAT = 1  # bump when the arrays' layout changes
 
 
+def cache_root() -> Path:
+    return Path(os.environ.get("MMSAFE_CACHE") or Path.home() / ".cache" / "mmsafe")
+
+
 def cache_dir() -> Path:
-    path = Path(os.environ.get("MMSAFE_CACHE") or Path.home() / ".cache" / "mmsafe")
+    """The cache folder, made if missing (for writing; `find` only looks)."""
+    path = cache_root()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -34,12 +39,24 @@ def shipped_used() -> bool:
 
 
 def find(name: str) -> Path | None:
-    """The file called `name`: shipped, else cached, else None."""
-    for folder in ((SHIPPED_DIR,) if shipped_used() else ()) + (cache_dir(),):
+    """The file called `name`: shipped, else cached, else None (nothing is created: a read-only
+    home runs on the shipped files)."""
+    for folder in ((SHIPPED_DIR,) if shipped_used() else ()) + (cache_root(),):
         path = folder / name
         if path.is_file():
             return path
     return None
+
+
+def keep(name: str, arrays: dict[str, Any]) -> Path | None:
+    """Cache a model trained here; None when the cache cannot be written (the model is still
+    used, and the next run trains it again)."""
+    try:
+        path = cache_dir() / name
+        save(path, arrays)
+        return path
+    except OSError:
+        return None
 
 
 def save(path: Path, arrays: dict[str, Any]) -> None:

@@ -290,9 +290,6 @@ def data_digest() -> str:
     return h.hexdigest()[:16]
 
 
-cache_dir = model_files.cache_dir
-
-
 def load_models() -> TextModels:
     """The trained models: shipped or cached (judges.model_files), else trained now and cached."""
     name = f"{VERSION}-{data_digest()}.npz"
@@ -303,9 +300,9 @@ def load_models() -> TextModels:
         except Exception:  # noqa: BLE001 - a damaged or foreign file is retrained, never fatal
             pass
     models = fit(load_training())
-    keep = model_files.cache_dir() / name
-    model_files.save(keep, models.arrays())
-    prune(keep, "textmodel-")
+    kept = model_files.keep(name, models.arrays())
+    if kept is not None:
+        prune(kept, "textmodel-")
     return models
 
 
