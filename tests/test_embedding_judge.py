@@ -214,3 +214,18 @@ def test_refusal_judge_reads_harm_from_its_harm_model():
     assert warned.refusal is False and warned.unsafe is False  # warned, safe help: not refused and not harm
     assert harmful.refusal is False and harmful.unsafe is True and harmful.score > 0.5
     assert refused.refusal is True and refused.unsafe is False
+
+
+def test_a_head_for_another_encoder_size_is_retrained_not_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMSAFE_CACHE", str(tmp_path / "cache"))
+
+    class EightDims(_TinyEncoder):
+        def get_embedding_dimension(self):
+            return 8
+
+    fits = []
+    real = clf.HarmHead.fit
+    monkeypatch.setattr(clf.HarmHead, "fit", lambda *a, **kw: fits.append(1) or real(*a, **kw))
+    model = EmbeddingClassifier(encoder=EightDims())  # the shipped head reads 384-number embeddings
+    assert fits == [1] and model.head.emb_coef.shape == (16,)
+    assert len(model.score(["q"], ["Step 1: take the [item]."])) == 1

@@ -93,6 +93,15 @@ def test_a_pickle_in_a_model_file_is_refused_not_run(tmp_path, monkeypatch):
     assert not ran.exists()
 
 
+def test_a_model_file_of_the_wrong_shape_is_refused_at_load(tmp_path):
+    shipped = model_files.load(model_files.SHIPPED_DIR / f"{textmodel.VERSION}-{textmodel.data_digest()}.npz")
+    for key, bad in (("refusal.rule_coef", np.zeros(3)), ("harm.b0.idf", np.zeros(5)),
+                     ("refusal.b1.lengths", np.zeros(len(shipped["refusal.b1.lengths"]) + 1, dtype=np.int32))):
+        with pytest.raises(ValueError):
+            textmodel.TextModels.from_arrays({**shipped, key: bad})
+    assert textmodel.TextModels.from_arrays(shipped).refusal_proba(["q"], ["Sure, here it is."])[0] < 0.5
+
+
 def test_a_damaged_cached_model_is_retrained(tmp_path, monkeypatch):
     monkeypatch.setenv("MMSAFE_CACHE", str(tmp_path))
     monkeypatch.setenv("MMSAFE_SHIPPED_MODELS", "0")

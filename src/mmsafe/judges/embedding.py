@@ -68,9 +68,14 @@ class EmbeddingClassifier:
         if path is None:
             return None
         try:
-            return self._clf.LinearHarmHead.from_arrays(model_files.load(path))
+            head = self._clf.LinearHarmHead.from_arrays(model_files.load(path))
         except Exception:  # noqa: BLE001 - a damaged or foreign file is retrained
             return None
+        size = getattr(self.encoder, "get_embedding_dimension", None) or getattr(
+            self.encoder, "get_sentence_embedding_dimension", None)  # (its older name)
+        dim = size() if size is not None else None
+        # the response's embedding and its product with the request's: two per encoder dimension
+        return head if dim is None or head.emb_coef.shape == (2 * dim,) else None
 
     def embed(self, requests: list[str], responses: list[str]) -> Any:
         cut = self._clf.ENCODER_CHARS

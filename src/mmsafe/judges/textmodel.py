@@ -123,10 +123,11 @@ class NgramBlock:
     def from_arrays(cls, a: dict[str, Any], prefix: str) -> NgramBlock:
         grams = model_files.arrays_to_strings(a[f"{prefix}.chars"], a[f"{prefix}.lengths"])
         idf, coef = a[f"{prefix}.idf"], a[f"{prefix}.coef"]
-        if not len(grams) == len(idf) == len(coef):
-            raise ValueError(f"{prefix}: vocabulary, idf and weights differ in length")
+        vocab = dict(zip(grams, range(len(grams))))
+        if not len(vocab) == len(grams) == idf.size == coef.size or idf.ndim != 1 or coef.ndim != 1:
+            raise ValueError(f"{prefix}: vocabulary (unique n-grams), idf and weights differ in size")
         lo, hi, cut = (int(x) for x in a[f"{prefix}.shape"])
-        return cls(dict(zip(grams, range(len(grams)))), idf, coef, (lo, hi), None if cut < 0 else cut)
+        return cls(vocab, idf, coef, (lo, hi), None if cut < 0 else cut)
 
     def logits(self, texts: list[str]) -> Any:
         """Each text's contribution to the logit, the whole batch in a few numpy operations."""
@@ -188,7 +189,10 @@ class LinearTextScorer:
     @classmethod
     def from_arrays(cls, a: dict[str, Any], prefix: str) -> LinearTextScorer:
         blocks = [NgramBlock.from_arrays(a, f"{prefix}.b{j}") for j in range(int(a[f"{prefix}.blocks"][0]))]
-        return cls(blocks, a[f"{prefix}.rule_coef"], float(a[f"{prefix}.intercept"][0]))
+        rule_coef = a[f"{prefix}.rule_coef"]
+        if rule_coef.shape != (len(rule_features("")),):
+            raise ValueError(f"{prefix}: {rule_coef.shape} rule weights, not one per rule feature")
+        return cls(blocks, rule_coef, float(a[f"{prefix}.intercept"][0]))
 
 
 class TextModels:
