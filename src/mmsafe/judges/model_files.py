@@ -10,14 +10,17 @@ Where a file is looked for (`find`), in order:
    train split of the shipped labelled set, and its quality measured on the held-out split: a first
    run trains and measures nothing (a test retrains and compares);
 2. the user's cache (MMSAFE_CACHE, else ~/.cache/mmsafe), where a model trained here is kept.
-Else the caller trains or measures, and `save`s to the cache. MMSAFE_SHIPPED_MODELS=0 skips the
+Else the caller trains or measures, and `keep`s the result in the cache. MMSAFE_SHIPPED_MODELS=0 skips the
 shipped files (the build script sets it, so it always trains afresh)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 SHIPPED_DIR = Path(__file__).parent / "data" / "models"
 FORMAT = 1  # bump when the arrays' layout changes
@@ -48,15 +51,32 @@ def find(name: str) -> Path | None:
     return None
 
 
-def keep(name: str, arrays: dict[str, Any]) -> Path | None:
-    """Cache a model trained here; None when the cache cannot be written (the model is still
-    used, and the next run trains it again)."""
+def stored(name: str, build: Callable[[dict[str, Any]], T]) -> T | None:
+    """`build` of the arrays in the file called `name` (shipped, else cached); None when there is
+    none, or it is damaged, of another layout or of the wrong shape (`build` raises): the caller
+    trains afresh rather than fail."""
+    path = find(name)
+    if path is None:
+        return None
+    try:
+        return build(load(path))
+    except Exception:  # noqa: BLE001 - a damaged or foreign file is retrained, never fatal
+        return None
+
+
+def keep(name: str, arrays: dict[str, Any], older: str) -> Path | None:
+    """Cache a model trained here, and drop the cached files whose names start with `older` (the
+    same model for other data or code versions, and the pickles earlier releases cached). None
+    when the cache cannot be written: the model is still used, and the next run trains it again."""
     try:
         path = cache_dir() / name
         save(path, arrays)
-        return path
     except OSError:
         return None
+    for old in [*path.parent.glob(f"{older}*.npz"), *path.parent.glob(f"{older}*.pkl")]:
+        if old != path:
+            old.unlink(missing_ok=True)
+    return path
 
 
 def save(path: Path, arrays: dict[str, Any]) -> None:

@@ -18,7 +18,6 @@ import re
 import zlib
 from collections import Counter
 from itertools import chain
-from pathlib import Path
 from typing import Any
 
 from mmsafe.judges import model_files
@@ -294,25 +293,16 @@ def data_digest() -> str:
     return h.hexdigest()[:16]
 
 
+def file_name() -> str:
+    """The trained models' file (judges.model_files): named by this module's version and the data."""
+    return f"{VERSION}-{data_digest()}.npz"
+
+
 def load_models() -> TextModels:
     """The trained models: shipped or cached (judges.model_files), else trained now and cached."""
-    name = f"{VERSION}-{data_digest()}.npz"
-    path = model_files.find(name)
-    if path is not None:
-        try:
-            return TextModels.from_arrays(model_files.load(path))
-        except Exception:  # noqa: BLE001 - a damaged or foreign file is retrained, never fatal
-            pass
-    models = fit(load_training())
-    kept = model_files.keep(name, models.arrays())
-    if kept is not None:
-        prune(kept, "textmodel-")
+    name = file_name()
+    models = model_files.stored(name, TextModels.from_arrays)
+    if models is None:
+        models = fit(load_training())
+        model_files.keep(name, models.arrays(), older="textmodel-")
     return models
-
-
-def prune(keep: Path, prefix: str) -> None:
-    """Drop cached models of older data or code versions beside the one just written (and the
-    pickles earlier releases cached)."""
-    for old in [*keep.parent.glob(f"{prefix}*.npz"), *keep.parent.glob(f"{prefix}*.pkl")]:
-        if old != keep:
-            old.unlink(missing_ok=True)
