@@ -97,6 +97,7 @@ def once(n: int, latency_ms: float, conc: int, work: Path, attacks: str | None =
             capture_output=True, text=True, env={**os.environ, "OPENAI_API_KEY": "x"},
         )
         wall = time.perf_counter() - t0
+        ran = resource.getrusage(resource.RUSAGE_CHILDREN)  # mmsafe's own CPU: the stub is still running
     finally:
         served = stop_stub(stub)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -107,7 +108,9 @@ def once(n: int, latency_ms: float, conc: int, work: Path, attacks: str | None =
     return {"wall_s": wall, "served": served, "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
             "peak_rss_mb": after.ru_maxrss / 1024, "answered": res["counts"]["answered"],
             "generations": res["counts"]["generations"] + res["counts"].get("attacked_generations", 0),
-            "attacked_errors": res["counts"].get("attacked_errors", 0), "requests": requests_made(out)}
+            "attacked_errors": res["counts"].get("attacked_errors", 0), "requests": requests_made(out),
+            "timings": res.get("timings_s", {}),
+            "run_cpu_s": (ran.ru_utime - before.ru_utime) + (ran.ru_stime - before.ru_stime)}
 
 
 def precompile() -> None:
@@ -148,6 +151,8 @@ def main() -> None:
                 sys.exit(f"stub served {r['served']}, the run records {r['requests']} requests; mmsafe answered "
                          f"{r['answered']} of {a.n} plain cases; {r['attacked_errors']} attacked errors")
             runs.append(r)
+            print("stages_s " + " ".join(f"{k}={v:.2f}" for k, v in r["timings"].items()) + f" wall={r['wall_s']:.2f} mmsafe_cpu={r['run_cpu_s']:.2f}",
+                  flush=True)
     requests = runs[0]["requests"]
     raw = ceiling(requests, a.latency_ms, a.conc) if a.ceiling else None  # the same number of requests
     wall = statistics.median(r["wall_s"] for r in runs)

@@ -9,7 +9,7 @@ import pytest
 
 from mmsafe.engine.retry import GiveUp, RetryableError, RetryPolicy, parse_retry_after
 from mmsafe.metrics import summarize, wilson
-from mmsafe.schema import Case, Generation, Message, Verdict
+from mmsafe.schema import Case, Generation, Message, Part, Verdict
 from mmsafe.targets.openai import parse_completion
 
 
@@ -159,6 +159,28 @@ def test_store_write_failure_is_a_clear_error(tmp_path):
     con = sqlite3.connect(tmp_path / "run" / "run.db")  # the database itself is intact and readable
     assert con.execute("SELECT name FROM sqlite_master WHERE name='cases'").fetchone() is not None
     con.close()
+
+
+def test_store_writer_interleaved_statements_keep_the_last_row_per_key(tmp_path):
+    """Answers and verdicts queued in any mix are written one call per statement: the last row
+    queued for a key is the one stored, in every table."""
+    import asyncio as aio
+
+    from mmsafe.store import Store
+
+    store = Store.open(tmp_path / "run")
+    try:
+        for round_ in range(3):  # each key written three times, statements alternating row by row
+            for i in range(50):
+                store.put_generation(Generation(case_id=f"c{i}", target="t", output=(Part(text=f"r{round_}"),)))
+                store.put_verdict(Verdict(generation_key=Generation(case_id=f"c{i}", target="t").key, case_id=f"c{i}",
+                                          judge="j", unsafe=bool(round_ % 2), refusal=False))
+        aio.run(store.flush())
+        con = store._read
+        assert {t for (t,) in con.execute("SELECT json_extract(body, '$.output[0].text') FROM generations")} == {"r2"}
+        assert con.execute("SELECT COUNT(*), SUM(json_extract(body, '$.unsafe')) FROM verdicts").fetchone() == (50, 0)
+    finally:
+        store.close()
 
 
 def test_cohen_kappa_reference_values():

@@ -9,7 +9,6 @@ of arriving and the loop never waits on the disk.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import queue
 import sqlite3
 import threading
@@ -133,9 +132,15 @@ class Writer:
                     break
             if rows and not self.error:
                 try:
-                    with self._conn:  # one transaction; each run of rows with the same statement in one call
-                        for sql, group in itertools.groupby(rows, key=lambda r: r[0]):
-                            self._conn.executemany(sql, [params for _, params in group])
+                    # one transaction, one call per statement: each statement writes its own table, so
+                    # rows of different statements commit together in any order (a statement's own rows
+                    # keep theirs: a later row for the same key still wins)
+                    groups: dict[str, list[Sequence[Any]]] = {}
+                    for sql, params in rows:
+                        groups.setdefault(sql, []).append(params)
+                    with self._conn:
+                        for sql, group in groups.items():
+                            self._conn.executemany(sql, group)
                 except BaseException as exc:  # surfaced on the next put/flush/close
                     self.error = exc
             self._written += len(rows)
