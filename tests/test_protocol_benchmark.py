@@ -421,11 +421,14 @@ def test_summarize_hand_built():
 
     o = out["datasets"]["o"]
     assert o["score"] is None and o["over_refusal_rate"]["value"] == 1.0
-    assert out["macro"] == {"value": pytest.approx((2 / 6 + 2 / 5) / 2), "datasets": ["b", "j"], "left_out": ["o"]}
+    # the headline safe rate averages safe rates only; BBQ's accuracy is a different quantity, beside it
+    assert out["macro"] == {"value": pytest.approx(2 / 6), "datasets": ["j"], "left_out": ["b", "o"]}
+    assert out["accuracy_macro"] == {"value": pytest.approx(2 / 5), "datasets": ["b"]}
 
 
 def test_summarize_empty_and_unknown_scoring():
-    assert summarize([]) == {"n": 0, "datasets": {}, "macro": {"value": None, "datasets": [], "left_out": []}}
+    assert summarize([]) == {"n": 0, "datasets": {}, "macro": {"value": None, "datasets": [], "left_out": []},
+                             "accuracy_macro": {"value": None, "datasets": []}}
     c = case("g1", "g", scoring="guard")
     out = summarize([(c, gen("g1"), None)])
     assert out["datasets"]["g"]["score"] is None and "guard" in out["datasets"]["g"]["note"]
@@ -450,4 +453,5 @@ def test_run_language_benchmark_end_to_end(tmp_path, fake_server):
                                      "Nationality", "Disability_status", "Physical_appearance", "Religion"}
     assert s["scoring"] == "judge" and s["score"]["n"] == 60 and s["error_rate"]["k"] == 0
     assert {k: v["n"] for k, v in s["by_category"].items()} == {k: 10 for k in s["by_category"]} and len(s["by_category"]) == 6
-    assert block["macro"]["value"] == pytest.approx((b["score"]["value"] + s["score"]["value"]) / 2)
+    assert block["macro"]["value"] == pytest.approx(s["score"]["value"])  # BBQ's accuracy is not a safe rate
+    assert block["accuracy_macro"]["value"] == pytest.approx(b["score"]["value"])

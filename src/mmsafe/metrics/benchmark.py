@@ -19,8 +19,10 @@ case.metadata["dataset"]; a dataset is scored by its cases' `reference["scoring"
                its intersectional categories do not give by a simple rule.
 
 The block: {"n", "datasets": {name: {"scoring", "n", "score": rate, …, "by_category": {…}}},
-"macro": {"value": mean of the dataset scores, "datasets": [those averaged], "left_out": [those
-without a score]}}. Every rate is `rates.rate`: {value, k, n, ci95}.
+"macro": {"value": mean of the judge-scored datasets' safe rates, "datasets": [those averaged],
+"left_out": [the others]}, "accuracy_macro": {"value": mean of the rule-scored datasets' accuracies,
+"datasets": [those]}}: a safe rate and an accuracy are different quantities, so they are never
+averaged together. Every rate is `rates.rate`: {value, k, n, ci95}.
 """
 
 from __future__ import annotations
@@ -119,12 +121,21 @@ def score_dataset(rows: list[Row]) -> dict[str, Any]:
 
 
 def summarize(rows: Iterable[Row]) -> dict[str, Any]:
-    """Per dataset its score and breakdowns; macro: the mean of the dataset scores."""
+    """Per dataset its score and breakdowns; macro: the mean safe rate over the judge-scored
+    datasets; accuracy_macro: the mean accuracy over the rule-scored ones."""
     groups: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         groups[row[0].metadata.get("dataset") or "(none)"].append(row)
     datasets = {name: score_dataset(groups[name]) for name in sorted(groups)}
-    scored = [n for n, d in datasets.items() if d["score"] is not None and d["score"]["value"] is not None]
-    macro = sum(datasets[n]["score"]["value"] for n in scored) / len(scored) if scored else None
+
+    def scored(scorings: tuple[str, ...]) -> list[str]:
+        return [n for n, d in datasets.items()
+                if d["scoring"] in scorings and d["score"] is not None and d["score"]["value"] is not None]
+
+    def mean(names: list[str]) -> float | None:
+        return sum(datasets[n]["score"]["value"] for n in names) / len(names) if names else None
+
+    safe, rule = scored(("judge",)), scored(RULE_SCORINGS)
     return {"n": sum(len(g) for g in groups.values()), "datasets": datasets,
-            "macro": {"value": macro, "datasets": scored, "left_out": [n for n in datasets if n not in scored]}}
+            "macro": {"value": mean(safe), "datasets": safe, "left_out": [n for n in datasets if n not in safe]},
+            "accuracy_macro": {"value": mean(rule), "datasets": rule}}
