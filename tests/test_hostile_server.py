@@ -150,13 +150,31 @@ def test_an_echoed_key_is_never_stored_or_shown(tmp_path, fake_server):
 
 
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/v1", "localhost:8000/v1", "http://", "127.0.0.1:8000",
-                                 "http://user:pw@127.0.0.1:1/v1", "https://:tok@127.0.0.1/v1", "http://127.0.0.1:99999/v1"])
+                                 "http://user:pw@127.0.0.1:1/v1", "https://:tok@127.0.0.1/v1", "http://127.0.0.1:99999/v1",
+                                 "ftp://admin:hunter2pw@127.0.0.1/v1", "http://127.0.0.1:1/v1?api_key=tok12345",
+                                 "http://127.0.0.1:1/v1?token=tok12345", "http://127.0.0.1:1/v1#tok12345"])
 def test_bad_base_url_is_refused_up_front(tmp_path, url):
+    """Credentials in a URL (user:password@, a query, a fragment) are refused and never echoed."""
     out = tmp_path / "run"
     r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", url, "--judge", "refusal", "--out", str(out))
     assert r.returncode == 2 and "--base-url" in r.stderr and "Traceback" not in r.stderr
     assert "pw" not in r.stderr.replace("password", "") and "tok" not in r.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("at", [0, 1, 5, 10, 17])
+def test_a_key_across_an_error_cut_is_hidden_whole(at):
+    """An error body is cut to 300 characters after it is redacted, so a key the cut would split
+    leaves no part of itself behind (cut first, its head would match nothing)."""
+    from mmsafe.redact import register
+    from mmsafe.targets.openai import _error_info
+
+    key = "Zqmysecretvalueabc"  # not token-shaped: only the registered value can find it
+    register(key)
+    body = ("x" * (300 - at) + key + " trailing").encode()
+    message = _error_info(body)[2]
+    assert len(message) <= 300
+    assert not any(key[:j] in message for j in range(4, len(key) + 1)), message
 
 
 @pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e999"])

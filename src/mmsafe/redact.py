@@ -33,3 +33,13 @@ def redact(text: str) -> str:
     if any(c in lowered for c in _CHEAP):
         text = _KEY_FIELD.sub(lambda m: m.group(1) + MASK, _SHAPES.sub(MASK, text))
     return text
+
+
+LOOKAHEAD = 512  # characters past a cut that redact_cut reads: a key longer than this is unheard of
+
+
+def redact_cut(text: str, limit: int) -> str:
+    """At most `limit` characters of `text`, secrets hidden. Redacted before the cut: cut first, a
+    key across the cut would lose its tail, and the head left over would match neither the key
+    nor any token shape."""
+    return redact(text[: limit + max(LOOKAHEAD, *(len(k) for k in _known), 0)])[:limit]

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from mmsafe.engine.retry import RetryableError, parse_retry_after
 from mmsafe.errors import UsageError
-from mmsafe.redact import redact
+from mmsafe.redact import LOOKAHEAD, redact, redact_cut
 from mmsafe.redact import register as redact_register
 from mmsafe.schema import IMAGE_OUT_TASKS, Case
 from mmsafe.data.cases import max_image_bytes
@@ -77,13 +77,19 @@ def _retry_after(headers: Any) -> float | None:
 
 
 def check_base_url(url: str, flag: str = "--base-url") -> str:
-    """An http(s) URL with a host and no credentials in it (keys come from the environment only)."""
+    """An http(s) URL with a host and no credentials in it (keys come from the environment only):
+    no user:password@, and no query or fragment, where keys are also put (`?api_key=…`). A URL is
+    stored in the run and shown in reports, so what is refused is never echoed either."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"{flag}: {redact(url)!r} is not an http:// or https:// URL with a host")
+        raise UsageError(f"{flag}: {_without_secrets(url)!r} is not an http:// or https:// URL with a host")
     if parts.username is not None or parts.password is not None:
         raise UsageError(f"{flag}: credentials in the URL (user:password@) are refused, so they are never "
                          "stored; put the key in an environment variable and name it with --api-key-env")
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+        raise UsageError(f"{flag}: a query (?…) or fragment (#…) in {_without_secrets(url)!r} is refused: the URL is "
+                         "stored and shown in reports, and keys put there would be too; put the key in an "
+                         "environment variable and name it with --api-key-env")
     try:
         parts.port  # noqa: B018 (raises on a port that is not a number in range)
     except ValueError as exc:
@@ -91,14 +97,26 @@ def check_base_url(url: str, flag: str = "--base-url") -> str:
     return url
 
 
+def _without_secrets(url: str) -> str:
+    """The URL as it may be shown: no user:password@, no query, no fragment."""
+    head, sep, rest = url.partition("://")
+    if not sep:
+        return redact(url.split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1])
+    netloc, slash, path = rest.partition("/")
+    netloc = ("…@" + netloc.rsplit("@", 1)[1]) if "@" in netloc else netloc
+    path = path.split("?", 1)[0].split("#", 1)[0]
+    netloc = netloc.split("?", 1)[0].split("#", 1)[0]
+    return redact(f"{head}://{netloc}{slash}{path}")
+
+
 def _error_info(body: bytes) -> tuple[str, str, str]:
     """(code, type, message) of an error body; any shape of body gives strings, never an exception."""
     try:
         err = json.loads(body).get("error") or {}
     except (ValueError, AttributeError, RecursionError):
-        return "", "", redact(body[:300].decode("utf-8", "replace"))
+        return "", "", redact_cut(body[: 300 + LOOKAHEAD].decode("utf-8", "replace"), 300)
     if not isinstance(err, dict):
-        return "", "", redact(str(err)[:300])
+        return "", "", redact_cut(str(err), 300)
     return tuple(redact(str(err.get(k) or ""))[:300] for k in ("code", "type", "message"))  # type: ignore[return-value]
 
 
@@ -120,7 +138,7 @@ def parse_completion(body: bytes) -> Reply:
         if not isinstance(message, dict) or not isinstance(usage, dict):
             raise TypeError("message or usage is not an object")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
-        raise RetryableError(f"malformed completion ({type(exc).__name__}): {redact(repr(body[:120]))}") from None
+        raise RetryableError(f"malformed completion ({type(exc).__name__}): {redact_cut(repr(body[: 120 + LOOKAHEAD]), 160)}") from None
     refusal_text = message.get("refusal")
     blocked = choice.get("finish_reason") == "content_filter" or bool(refusal_text)
     text = message.get("content")
@@ -320,7 +338,7 @@ def error_reply(status: int, raw: bytes, headers: Any, url: str) -> Reply:
                                     or (status == 400 and any(p in message.lower() for p in POLICY_PHRASES))):
         return Reply(output=(), provider_refusal=True, provider_message=message or code)
     if 300 <= status < 400:  # the lean client follows no redirect: the key is never sent where the user did not say
-        where = redact(str(headers.get("location") or "")[:200]) if headers is not None else ""
+        where = redact_cut(str(headers.get("location") or ""), 200) if headers is not None else ""
         raise TargetUnavailable(f"{url} answered HTTP {status}, a redirect{f' to {where}' if where else ''}: "
                                 "give the URL it redirects to as --base-url (mmsafe does not follow redirects "
                                 "with the API key)")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from mmsafe.engine.retry import RetryableError
-from mmsafe.redact import redact
+from mmsafe.redact import LOOKAHEAD, redact, redact_cut
 from mmsafe.schema import Case, Part
 from mmsafe.store.blobs import sniff_mime
 from mmsafe.targets.base import Reply, TargetError, images_wanted
@@ -195,7 +195,7 @@ def _image_items(raw: bytes) -> tuple[list[dict[str, Any]], str | None]:
         if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
             raise TypeError("data is not a list of objects")
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise RetryableError(f"malformed image response ({type(exc).__name__}): {redact(repr(raw[:120]))}") from None
+        raise RetryableError(f"malformed image response ({type(exc).__name__}): {redact_cut(repr(raw[: 120 + LOOKAHEAD]), 160)}") from None
     revised = data[0].get("revised_prompt") if data else None
     return data, revised if isinstance(revised, str) and revised.strip() else None
 
@@ -236,7 +236,7 @@ def _decode_b64(b64: str, cap: int) -> bytes:
 def _decode_data_url(url: str, cap: int) -> bytes:
     m = _DATA_URL.match(url)
     if m is None:
-        raise TargetError(f"not a usable data: URL ({redact(url[:60])!r}…)")
+        raise TargetError(f"not a usable data: URL ({redact_cut(url, 60)!r}…)")
     rest = url[m.end():]
     if m.group(3):
         return _decode_b64(rest, cap)
