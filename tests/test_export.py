@@ -36,3 +36,24 @@ def test_export_jsonl_and_csv(tmp_path, fake_server):
 def test_export_of_missing_run_is_a_clear_error(tmp_path):
     r = mmsafe("export", str(tmp_path / "nothing"))
     assert r.returncode == 2 and "holds no mmsafe run" in r.stderr
+
+
+def test_export_to_a_terminal_sends_no_escape_sequences():
+    """CSV cells keep their text in a file; on a terminal, control characters, C1 controls and bidi
+    overrides become spaces, and JSONL is written as ASCII (escaped, so nothing reaches the terminal raw)."""
+    import io
+
+    from mmsafe.store.export import write
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    row = {"id": "a", "output": "ok \x1b]8;;http://evil\x07link\x1b[2J \u009b31m \u202eevil", "category": "c\x1b[1m"}
+    for fmt in ("csv", "jsonl"):
+        tty, plain = Tty(), io.StringIO()
+        write(iter([row]), fmt, tty)
+        write(iter([row]), fmt, plain)
+        assert not any(ch in tty.getvalue() for ch in "\x1b\x07\u009b\u202e"), fmt
+        assert "\u202e" in plain.getvalue() or fmt == "jsonl"  # a file keeps the text as it was
+        assert "link" in tty.getvalue() and "evil" in tty.getvalue()

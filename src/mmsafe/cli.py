@@ -215,7 +215,7 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
     out = Path(results["run"]["out"])
     if as_json:
         print_report([results], err, details=False)
-        click.echo(json.dumps(results, ensure_ascii=False))
+        click.echo(json.dumps(results, ensure_ascii=True))
     else:
         print_report([results], console())
     err.print(f"run database: {plain(str(out / 'run.db'), 1000)}\nresults: {plain(str(out / RESULTS), 1000)}")
@@ -276,7 +276,7 @@ def judge_eval(judges: tuple[str, ...], data: Path | None, which: str | None, li
         sys.exit(SIGTERM_EXIT if isinstance(exc, Terminated) else 130)
     out = {"data": info, "judges": result}
     if as_json:
-        click.echo(json.dumps(out, ensure_ascii=False))
+        click.echo(json.dumps(out, ensure_ascii=True))
     else:
         print_judge_eval(out, console())
 
@@ -319,7 +319,7 @@ def report(dirs: tuple[Path, ...], as_json: bool, out: Path | None) -> None:
     except MmsafeError as exc:
         _fail(exc)
     if as_json:
-        click.echo(json.dumps(all_results, ensure_ascii=False))
+        click.echo(json.dumps(all_results, ensure_ascii=True))
     else:
         print_report(all_results, console())
 
@@ -359,7 +359,7 @@ def compare(baseline: Path, candidate: Path, judge: str | None, fail_on_regressi
         _fail(exc)
     if as_json:
         print_compare(res, console(stderr=True), max_flips)
-        click.echo(json.dumps(res, ensure_ascii=False))
+        click.echo(json.dumps(res, ensure_ascii=True))
     else:
         print_compare(res, console(), max_flips)
     if fail_on_regression and res["gate"]["regression"]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from mmsafe.errors import UsageError
+from mmsafe.errors import UsageError, printable
 from mmsafe.schema import Case, Generation, Verdict
 from mmsafe.store import export_unisafe
 from mmsafe.store.sqlite import Store
@@ -60,16 +60,22 @@ def defuse(value: Any) -> Any:
 
 
 def write(rows: Iterator[dict[str, Any]], fmt: str, fh: TextIO) -> int:
+    """Rows as JSONL or CSV. CSV cells are defused for spreadsheets; on a terminal their control
+    characters and escape sequences also become spaces, and JSON is written as ASCII (escaped)."""
     n = 0
     writer = None
+    terminal = fh.isatty() if hasattr(fh, "isatty") else False
     for n, row in enumerate(rows, 1):
         if fmt == "jsonl":
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(json.dumps(row, ensure_ascii=terminal) + "\n")
             continue
         if writer is None:
             writer = csv.DictWriter(fh, fieldnames=list(row))
             writer.writeheader()
-        writer.writerow({k: defuse(v) for k, v in row.items()})
+        cells = {k: defuse(v) for k, v in row.items()}
+        if terminal:
+            cells = {k: printable(v) if isinstance(v, str) else v for k, v in cells.items()}
+        writer.writerow(cells)
     return n
 
 
