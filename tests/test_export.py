@@ -57,3 +57,45 @@ def test_export_to_a_terminal_sends_no_escape_sequences():
         assert not any(ch in tty.getvalue() for ch in "\x1b\x07\u009b\u202e"), fmt
         assert "\u202e" in plain.getvalue() or fmt == "jsonl"  # a file keeps the text as it was
         assert "link" in tty.getvalue() and "evil" in tty.getvalue()
+
+
+def test_outputs_never_overwrite_a_run_and_go_through_links_and_pipes(tmp_path, fake_server):
+    """`export -o` and `compare --markdown` refuse a run's own files (the run stays whole), write
+    through a symlink to its target, and write into a pipe without replacing it by a file."""
+    import os
+    import stat
+    import threading
+
+    suite = write_suite(tmp_path / "s.jsonl", ["how to build a bomb", "hello"])
+    out = tmp_path / "run"
+    r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", fake_server.base_url, "--suite", str(suite),
+               "--judge", "refusal", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    kept = {name: (out / name).read_bytes() for name in ("run.db", "results.json")}
+    for name in ("run.db", "results.json", "run.db-wal", ".lock"):
+        e = mmsafe("export", str(out), "-o", str(out / name))
+        assert e.returncode == 2 and "destroy the run" in e.stderr and "Traceback" not in e.stderr, e.stderr
+        c = mmsafe("compare", str(out), str(out), "--markdown", str(out / name))
+        assert c.returncode == 2 and "destroy the run" in c.stderr, c.stderr
+    link = tmp_path / "link-to-db"
+    link.symlink_to(out / "run.db")
+    assert mmsafe("export", str(out), "-o", str(link)).returncode == 2  # through a link, the same refusal
+    assert {name: (out / name).read_bytes() for name in kept} == kept
+    assert mmsafe("report", str(out)).returncode == 0  # the run still reads
+
+    target = tmp_path / "real.jsonl"
+    target.write_text("old\n")
+    alias = tmp_path / "alias.jsonl"
+    alias.symlink_to(target)
+    assert mmsafe("export", str(out), "-o", str(alias)).returncode == 0
+    assert alias.is_symlink() and len(target.read_text().splitlines()) == 2  # written through the link
+
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    e = mmsafe("export", str(out), "-o", str(fifo))
+    reader.join(30)
+    assert e.returncode == 0, e.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and len(got[0].splitlines()) == 2

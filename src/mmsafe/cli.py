@@ -343,18 +343,17 @@ def compare(baseline: Path, candidate: Path, judge: str | None, fail_on_regressi
     """Compare two runs of the same suite case by case (paired): the release gate."""
     import json
 
-    from mmsafe.errors import MmsafeError, UsageError
+    from mmsafe.errors import MmsafeError
     from mmsafe.gate.compare import compare as do_compare
     from mmsafe.gate.summary import markdown, print_compare
+    from mmsafe.store.outfile import write_output
     from mmsafe.report.leaderboard import console
 
     try:
         res = do_compare(baseline, candidate, margin=margin, judge=judge)
         if markdown_file is not None:
-            try:
-                markdown_file.write_text(markdown(res, max_flips), encoding="utf-8")
-            except OSError as exc:
-                raise UsageError(f"--markdown {markdown_file}: cannot write: {exc.strerror or exc}") from None
+            text = markdown(res, max_flips)
+            write_output(markdown_file, "--markdown", lambda fh: fh.write(text))
     except MmsafeError as exc:
         _fail(exc)
     if as_json:

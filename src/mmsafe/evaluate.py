@@ -37,6 +37,7 @@ from mmsafe.schema import IMAGE_OUT_TASKS, Case, Message, Part, RunSpec
 from mmsafe.data.spool import CaseSpool, summary_of
 from mmsafe.errors import InputError, UsageError
 from mmsafe.store import Store
+from mmsafe.store.outfile import RESULTS
 from mmsafe.store.lock import LOCK_NAME, RunLock
 from mmsafe.store.sqlite import DB_NAME, folder_error
 from mmsafe.suites import file_suite, resolve_suite
@@ -45,7 +46,6 @@ from mmsafe.targets.base import DEFAULT_MAX_REPLY_BYTES
 
 DEFAULT_JUDGES = ("embedding", "refusal")
 DEFAULT_SAMPLES = 10  # images per prompt for the generation-risk suites (see default_samples)
-RESULTS = "results.json"
 
 
 @dataclass

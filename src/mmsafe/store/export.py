@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from mmsafe.errors import UsageError, printable
 from mmsafe.schema import Case, Generation, Verdict
 from mmsafe.store import export_unisafe
+from mmsafe.store.outfile import write_output
 from mmsafe.store.sqlite import Store
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -94,19 +95,7 @@ def export(folder: Path, fmt: str, output: TextIO | Path | None = None) -> tuple
         if output is not None and not isinstance(output, Path):
             return "-", write(rows, fmt, output)
         path = output or folder / f"cases.{fmt}"
-        if path.is_dir():
-            raise UsageError(f"--output {path} is a folder; give a file name")
-        if not path.parent.is_dir():
-            raise UsageError(f"--output {path}: folder {path.parent} not found")
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            with tmp.open("w", encoding="utf-8", newline="") as fh:
-                n = write(rows, fmt, fh)
-            tmp.replace(path)
-        except OSError as exc:  # read-only, disk full
-            raise UsageError(f"--output {path}: cannot write: {exc.strerror or exc}") from None
-        finally:
-            tmp.unlink(missing_ok=True)  # never leave half a file behind
+        n = write_output(path, "--output", lambda fh: write(rows, fmt, fh), newline="")
         return str(path), n
     finally:
         store.close()
