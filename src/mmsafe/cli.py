@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -22,6 +23,15 @@ def _fail(exc: Exception) -> None:
     # server and file text ends up in messages: no escape sequences, no secrets
     click.echo(f"mmsafe: error: {printable(redact(str(exc)))}", err=True)
     sys.exit(getattr(exc, "exit_code", 2))
+
+
+def _unreadable(exc: Exception) -> Exception:
+    """An SQLite error met while reading run folders (report, export, compare): malformed JSON in
+    a record, a damaged page. Reported as a damaged database, never a traceback."""
+    from mmsafe.errors import UsageError
+
+    return UsageError(f"a run database could not be read ({exc}): it is damaged or was changed outside mmsafe; "
+                      "restore it from a copy, or run again into a new --out")
 
 
 class Finite(click.FloatRange):
@@ -305,6 +315,8 @@ def report(dirs: tuple[Path, ...], as_json: bool, out: Path | None) -> None:
             made = build(list(dirs), out)
         except MmsafeError as exc:
             _fail(exc)
+        except sqlite3.DatabaseError as exc:
+            _fail(_unreadable(exc))
         click.echo(f"wrote {made['index']}: {made['boards']} leaderboards, {made['profiles']} profiles, "
                    f"{made['heatmaps']} heatmaps, {made['rows']} case rows in {made['pages']} data files, "
                    f"{made['images']} thumbnails", err=True)
@@ -318,6 +330,8 @@ def report(dirs: tuple[Path, ...], as_json: bool, out: Path | None) -> None:
                 store.close()
     except MmsafeError as exc:
         _fail(exc)
+    except sqlite3.DatabaseError as exc:
+        _fail(_unreadable(exc))
     if as_json:
         click.echo(json.dumps(all_results, ensure_ascii=True))
     else:
@@ -356,6 +370,8 @@ def compare(baseline: Path, candidate: Path, judge: str | None, fail_on_regressi
             write_output(markdown_file, "--markdown", lambda fh: fh.write(text))
     except MmsafeError as exc:
         _fail(exc)
+    except sqlite3.DatabaseError as exc:
+        _fail(_unreadable(exc))
     if as_json:
         print_compare(res, console(stderr=True), max_flips)
         click.echo(json.dumps(res, ensure_ascii=True))
@@ -381,6 +397,8 @@ def export(dir: Path, fmt: str, output: str | None) -> None:
         where, n = do_export(dir, fmt, sys.stdout if output == "-" else (Path(output) if output else None))
     except MmsafeError as exc:
         _fail(exc)
+    except sqlite3.DatabaseError as exc:
+        _fail(_unreadable(exc))
     if where != "-":
         click.echo(f"wrote {n} cases to {where}", err=True)
 

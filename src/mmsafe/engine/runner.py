@@ -224,7 +224,7 @@ async def judge(store: Store, judges: list[Judge], limit: int | None = None, pro
         bar = progress.stage(f"judge:{jid}", left)
         rows = store.unjudged(jid, limit)  # a snapshot: the verdicts written meanwhile do not change it
         batches = (
-            [(Case.model_validate_json(cb), Generation.model_validate_json(gb)) for cb, gb in part]
+            [(store.record(Case, cb, "cases"), store.record(Generation, gb, "generations")) for cb, gb in part]
             for part in iter(lambda: list(itertools.islice(rows, j.batch_size)), []))
 
         async def worker(j: Judge = j, bar=bar, stats: StageStats = stats, batches=batches) -> None:

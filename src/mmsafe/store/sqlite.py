@@ -9,6 +9,9 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from mmsafe.errors import UsageError
 from mmsafe.redact import redact
@@ -61,6 +64,23 @@ def folder_error(folder: Path, exc: Exception) -> UsageError:
     return UsageError(f"{folder}: cannot use this run folder: {reason}")
 
 
+def damaged(path: Path, what: str) -> UsageError:
+    return UsageError(f"{path}: the run database is damaged: {what}. It was changed outside mmsafe; restore it "
+                      "from a copy, or run again into a new --out")
+
+
+def _first_line(exc: BaseException) -> str:
+    """What is wrong, in one short line: pydantic's first error (where and what), else the text."""
+    errors = exc.errors() if hasattr(exc, "errors") else None
+    if errors:
+        where = ".".join(str(p) for p in errors[0].get("loc", ())) or "the record"
+        return redact(f"{where}: {errors[0].get('msg', '')}")[:160]
+    return redact(" ".join(str(exc).split()))[:160]
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
 class Store:
     def __init__(self, path: Path, create: bool = True) -> None:
         self.path = path
@@ -102,6 +122,14 @@ class Store:
         if "meta" not in tables or self.spec() is None:
             raise UsageError(f"{self.path} holds no mmsafe run (no run spec: the run never started, or "
                              "the file is not an mmsafe run database)")
+
+    def record(self, cls: type[R], body: str, table: str) -> R:
+        """A stored record read back; one that no longer parses (the file was changed outside
+        mmsafe) is a UsageError naming the database and the table, never a traceback."""
+        try:
+            return cls.model_validate_json(body)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            raise damaged(self.path, f"a {table} record does not read as one ({_first_line(exc)})") from None
 
     # -- writing (off the event loop) ---------------------------------------------------
     @property
@@ -213,14 +241,14 @@ class Store:
                     for cid, body in part:
                         old = stored.get(cid)
                         if old is not None and old != body:
-                            self._check_same(old, Case.model_validate_json(body))
+                            self._check_same(old, self.record(Case, body, "cases"))
                 self._read.executemany("INSERT OR IGNORE INTO cases VALUES (?,?,?)",
                                        [(cid, n + i, body) for i, (cid, body) in enumerate(part, 1)])
                 n += len(part)
         return n
 
     def _check_same(self, old: str, c: Case) -> None:
-        if Case.model_validate_json(old) != c:
+        if self.record(Case, old, "cases") != c:
             where = f" ({c.source.file} line {c.source.line})" if c.source and c.source.line else ""
             raise UsageError(f"case {c.id!r}{where} differs from the one recorded in {self.path} (its text, "
                              "labels or an image it names changed): its stored answers would not be its "
@@ -231,7 +259,7 @@ class Store:
         """The run's cases in suite order; `limit` keeps the first N (the spec's --limit)."""
         sql = "SELECT body FROM cases ORDER BY seq" + (" LIMIT ?" if limit else "")
         for (body,) in self._read.execute(sql, (limit,) if limit else ()):
-            yield Case.model_validate_json(body)
+            yield self.record(Case, body, "cases")
 
     def count(self, table: str) -> int:
         assert table in ("cases", "generations", "verdicts")
@@ -326,8 +354,8 @@ class Store:
                  LEFT JOIN verdicts v ON v.generation_key = g.key AND v.judge = ?
                  ORDER BY c.seq"""
         for cb, gb, vb in self._read.execute(sql, (*((limit,) if limit else ()), judge)):
-            yield (Case.model_validate_json(cb), Generation.model_validate_json(gb) if gb else None,
-                   Verdict.model_validate_json(vb) if vb else None)
+            yield (self.record(Case, cb, "cases"), self.record(Generation, gb, "generations") if gb else None,
+                   self.record(Verdict, vb, "verdicts") if vb else None)
 
     def case_kinds(self) -> tuple[bool, bool]:
         """(any integrated-protocol case, any UniSAFE case): which metrics a run needs, in one scan."""
@@ -340,7 +368,7 @@ class Store:
         """Up to `most` cases that have a generation under an attack (the report reads their modality)."""
         sql = ("SELECT body FROM cases WHERE id IN (SELECT DISTINCT case_id FROM generations WHERE attack != 'none' "
                "LIMIT ?)")
-        return [Case.model_validate_json(b) for (b,) in self._read.execute(sql, (most,))]
+        return [self.record(Case, b, "cases") for (b,) in self._read.execute(sql, (most,))]
 
     def attacks_run(self) -> list[str]:
         """Every attack this folder has generations for (`none` apart)."""
@@ -363,7 +391,7 @@ class Store:
 
     def generations(self) -> Iterator[Generation]:
         for (body,) in self._read.execute("SELECT body FROM generations ORDER BY rowid"):
-            yield Generation.model_validate_json(body)
+            yield self.record(Generation, body, "generations")
 
     def unjudged(self, judge: str, limit: int | None = None) -> Iterator[tuple[str, str]]:
         """(case JSON, generation JSON) for each answered generation of the run's first `limit` cases
@@ -390,7 +418,7 @@ class Store:
         if judge is not None:
             sql, args = sql + " WHERE judge=?", (judge,)
         for (body,) in self._read.execute(sql, args):
-            yield Verdict.model_validate_json(body)
+            yield self.record(Verdict, body, "verdicts")
 
 
 def _unjudged(columns: str, limit: int | None) -> str:
