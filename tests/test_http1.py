@@ -194,6 +194,12 @@ def test_a_decompression_bomb_is_cut_at_the_cap():
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1" * 5000, "line over"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", "mid-answer"),
     (b"", "without answering"),
+    # digits that str.isdigit() accepts and int() does not (latin-1 superscripts)
+    (b"HTTP/1.1 2\xb20 OK\r\nContent-Length: 2\r\n\r\n{}", "malformed status line"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n{}", "bad Content-Length"),
+    # a body in absurdly many tiny chunks: refused after a bounded number, never held piece by piece
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1\r\nx\r\n" * 200_000 + b"0\r\n\r\n",
+     "chunks"),
 ])
 def test_broken_answers_are_http_errors_not_hangs(answer, says):
     async def go():
@@ -418,3 +424,29 @@ def test_a_redirect_from_the_api_stops_the_run_naming_where_it_points(tmp_path):
     assert r.returncode == 2, r.stderr
     assert "HTTP 307" in r.stderr and "https://elsewhere.example/v1/chat/completions" in r.stderr and "--base-url" in r.stderr
     assert asked == 1 and "Traceback" not in r.stderr
+
+
+def test_with_the_aiohttp_client_a_redirect_is_not_followed_either(tmp_path):
+    """MMSAFE_HTTP_CLIENT=aiohttp: the prompts are never posted where a 3xx points."""
+    suite = write_suite(tmp_path / "s.jsonl", ["q0", "q1"])
+    elsewhere: list[bytes] = []
+
+    def other(req: bytes):
+        elsewhere.append(req)
+        return [_ok(json.dumps({"choices": [{"message": {"content": "from elsewhere"}}]}).encode())], False
+
+    async def go():
+        async with Server(other) as far:
+            def redirect(req: bytes):
+                return [b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:%d/v1/chat/completions\r\n"
+                        b"Content-Length: 0\r\n\r\n" % far.port], False
+
+            async with Server(redirect) as srv:
+                base = f"http://127.0.0.1:{srv.port}/v1"
+                return await asyncio.to_thread(mmsafe, "run", "--target", "openai", "--model", "m", "--base-url", base,
+                                               "--suite", str(suite), "--judge", "refusal", "--concurrency", "1",
+                                               "--out", str(tmp_path / "run"), env={"MMSAFE_HTTP_CLIENT": "aiohttp"})
+
+    r = run(go())
+    assert r.returncode == 2 and "HTTP 307" in r.stderr, r.stderr
+    assert not elsewhere

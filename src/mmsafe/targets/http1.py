@@ -21,8 +21,11 @@ from urllib.parse import urlsplit
 
 from multidict import CIMultiDict
 
+from mmsafe.redact import redact_cut
+
 MAX_HEAD = 65536  # bytes of status line and headers
 MAX_LINE = 4096  # bytes of one chunk-size line or trailer line
+MIN_CHUNKS = 4096  # chunks any body may come in; past that, at most one per 16 bytes of the reply cap
 _HEAD_END = b"\r\n\r\n"
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 
@@ -80,7 +83,8 @@ class _Answer:
         self.state = "head"
         self.status = 0
         self.headers: CIMultiDict[str] | None = None
-        self.body: list[bytes] = []
+        self.body = bytearray()  # one buffer, however many pieces the body comes in
+        self.chunks = 0  # chunks read: a body framed in absurdly many tiny chunks costs CPU, not memory
         self.size = 0  # body bytes kept (decoded)
         self.left = 0  # bytes of the current length-framed body or chunk still to come
         self.keep_alive = True
@@ -96,6 +100,8 @@ class _Answer:
             self._advance()
         except HttpError as exc:
             self._fail(exc)
+        except ValueError as exc:  # a number that passed a check but does not convert: still a bad answer
+            self._fail(HttpError(f"malformed answer ({redact_cut(str(exc), 80)})"))
 
     def eof(self, exc: BaseException | None) -> None:
         if self.fut.done():
@@ -131,8 +137,11 @@ class _Answer:
                     return
                 size_text = line.split(b";", 1)[0].strip()
                 if not size_text or len(size_text) > 15 or not _HEX.issuperset(size_text):
-                    raise HttpError(f"bad chunk size line {bytes(line[:40])!r}")
+                    raise HttpError(f"bad chunk size line {redact_cut(line.decode('latin-1'), 40)!r}")
                 size = int(size_text, 16)
+                self.chunks += 1
+                if self.chunks > max(MIN_CHUNKS, self.cap // 16):
+                    raise HttpError(f"body sent in over {max(MIN_CHUNKS, self.cap // 16)} chunks")
                 self.left, self.state = size, ("chunk" if size else "trailers")
             elif state == "chunk":
                 if self.left == 0:
@@ -185,14 +194,14 @@ class _Answer:
         status_line = lines[0].split(" ", 2)
         version = status_line[0]
         if len(status_line) < 2 or not version.startswith("HTTP/1.") or not (
-                len(status_line[1]) == 3 and status_line[1].isdigit()):
-            raise HttpError(f"malformed status line {lines[0][:60]!r}")
+                len(status_line[1]) == 3 and status_line[1].isascii() and status_line[1].isdigit()):
+            raise HttpError(f"malformed status line {redact_cut(lines[0], 60)!r}")
         status = int(status_line[1])
         headers: CIMultiDict[str] = CIMultiDict()
         for line in lines[1:]:
             name, sep, value = line.partition(":")
             if not sep or not name or name != name.strip() or " " in name:
-                raise HttpError(f"malformed header line {line[:60]!r}")
+                raise HttpError(f"malformed header line {redact_cut(line, 60)!r}")
             headers.add(name, value.strip())
         if 100 <= status < 200:  # interim (100 Continue, 103 Early Hints): the real answer follows
             return True
@@ -212,8 +221,8 @@ class _Answer:
             if self.state == "until_close":
                 self.keep_alive = False
         elif lengths:
-            if len(lengths) > 1 or not all(x.isdigit() for x in lengths):
-                raise HttpError(f"bad Content-Length {', '.join(sorted(lengths))[:60]!r}")
+            if len(lengths) > 1 or not all(x.isascii() and x.isdigit() for x in lengths):
+                raise HttpError(f"bad Content-Length {redact_cut(', '.join(sorted(lengths)), 60)!r}")
             self.left, self.state = int(lengths.pop()), "length"
             if self.left == 0:
                 self._finish()
@@ -229,17 +238,16 @@ class _Answer:
             except zlib.error as exc:
                 raise HttpError(f"body does not decompress: {exc}") from None
             # at most one byte past the cap is decoded (0 would mean no limit): reaching it cuts the body
-        self.body.append(data)
+        self.body += data
         self.size += len(data)
         if self.size > self.cap:
-            whole = b"".join(self.body)
             self.keep_alive = False
-            self._done(whole[: self.cap], True)
+            self._done(bytes(self.body[: self.cap]), True)
 
     def _finish(self) -> None:
         if self.buf:  # bytes after the answer: nothing was asked for them
             self.keep_alive = False
-        self._done(b"".join(self.body), False)
+        self._done(bytes(self.body), False)
 
     def _done(self, body: bytes, cut: bool) -> None:
         self.state = "done"

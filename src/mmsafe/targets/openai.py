@@ -259,7 +259,10 @@ class OpenAITarget:
             import aiohttp
 
             with self._classified(aiohttp.ClientConnectorError, aiohttp.ClientError):
-                async with self._aiohttp().request(method, url, data=body, headers=headers) as resp:
+                # the API's own answer is never a redirect to follow: a POST elsewhere would send the
+                # prompts to another server (the lean client stops on a 3xx the same way)
+                async with self._aiohttp().request(method, url, data=body, headers=headers,
+                                                   allow_redirects=method != "POST") as resp:
                     raw, cut = await _read_capped(resp, cap)
                     answer = resp.status, resp.headers, raw, cut
         self._answered += 1
