@@ -85,3 +85,50 @@ def test_replay_scores_outputs_produced_elsewhere(tmp_path):
     o = res["judges"]["refusal"]["overall"]
     assert (o["safe_rate"]["k"], o["safe_rate"]["n"]) == (1, 2)
     assert (o["over_refusal_rate"]["k"], o["over_refusal_rate"]["n"]) == (0, 1)
+
+
+@pytest.mark.parametrize("name, data, line, field, problem", [
+    ("extra.csv", b"id,prompt\na,hello, world\n", 2, None, "the row has 3 cells and the header 2"),
+    ("dup.csv", b"id,prompt,prompt\na,first,second\n", 1, "prompt", "column given twice"),
+    ("blank.jsonl", b'{"id": "a", "turns": ["hi", "  "], "task": "MT"}\n', 1, "turns", "turn 2 is blank"),
+    ("empty.jsonl", b'{"id": "a", "turns": [""]}\n', 1, "turns", "turn 1 is blank"),
+    ("blankdict.jsonl", b'{"id": "a", "turns": [{"role": "user", "content": "   "}]}\n', 1, "turns.0.TurnRow.content",
+     "blank"),
+    ("cr.jsonl", b'{"prompt": "a"}\r{"prompt": "b"}\r{"prompt": "\xff"}\r', 3, None, "not UTF-8"),
+])
+def test_rows_that_would_lose_or_blank_text_are_refused(tmp_path, name, data, line, field, problem):
+    """A CSV row with more cells than the header (an unquoted comma would cut the prompt), a column
+    named twice, a blank turn; and a bad byte is named at its line whatever ends the lines."""
+    suite = tmp_path / name
+    suite.write_bytes(data)
+    r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--suite", str(suite),
+               "--judge", "refusal", "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and f"{suite}, line {line}" in r.stderr, r.stderr
+    if field:
+        assert f"field {field!r}" in r.stderr
+    assert problem in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_byte_past_the_limit_is_not_read(tmp_path):
+    suite = tmp_path / "s.jsonl"
+    good = b"".join(b'{"id": "c%d", "prompt": "question %d"}\n' % (i, i) for i in range(15))
+    suite.write_bytes(good + b'{"id": "z", "prompt": "\xff"}\n')
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("".join(json.dumps({"id": f"c{i}", "output": "fine"}) + "\n" for i in range(3)))
+    r = mmsafe("run", "--target", "replay", "--predictions", str(preds), "--suite", str(suite), "--limit", "3",
+               "--judge", "refusal", "--out", str(tmp_path / "run"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["counts"]["cases"] == 3
+
+
+def test_a_pipe_as_an_input_file_is_refused_not_waited_on(tmp_path):
+    import os
+
+    suite = tmp_path / "s.jsonl"
+    os.mkfifo(suite)
+    preds = tmp_path / "p.jsonl"
+    preds.write_text('{"id": "a", "output": "x"}\n')
+    r = mmsafe("run", "--target", "replay", "--predictions", str(preds), "--suite", str(suite), "--judge", "refusal",
+               "--out", str(tmp_path / "run"), timeout=60)
+    assert r.returncode == 2 and "not a regular file" in r.stderr and str(suite) in r.stderr

@@ -178,6 +178,9 @@ def content_hash(cases: list[Case]) -> str:
 
 
 def file_hash(path: Path, flag: str) -> str:
+    from mmsafe.data.rows import regular_file
+
+    regular_file(path)  # a pipe would block here, its bytes already read
     try:
         with path.open("rb") as fh:
             return hashlib.file_digest(fh, "sha256").hexdigest()

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mmsafe.data.rows import iter_rows, validate_row
 from mmsafe.errors import InputError, UsageError
@@ -30,6 +30,13 @@ class TurnRow(BaseModel):
 
     role: Literal["system", "user", "assistant"] = "user"
     content: str = Field(min_length=1)
+
+    @field_validator("content")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:  # kept as written (spacing may matter in history), but never blank
+        if not v.strip():
+            raise ValueError("a turn's content is blank")
+        return v
 
 
 class CaseRow(BaseModel):
@@ -47,6 +54,14 @@ class CaseRow(BaseModel):
     image_b: str | None = Field(default=None, min_length=1)
     task: Task = "chat"
     target_id: str | None = Field(default=None, min_length=1)
+
+    @field_validator("turns")
+    @classmethod
+    def _no_blank_turn(cls, turns: list[TurnRow | str] | None) -> list[TurnRow | str] | None:
+        for i, t in enumerate(turns or ()):
+            if isinstance(t, str) and not t:  # (strings arrive stripped)
+                raise ValueError(f"turn {i + 1} is blank")
+        return turns
 
     def messages(self) -> tuple[Message, ...]:
         head = (Message(role="system", parts=(Part(text=self.system),)),) if self.system else ()

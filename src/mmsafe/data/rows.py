@@ -6,10 +6,13 @@ is skipped."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
 import math
+import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,8 +35,20 @@ def _unreadable(path: Path, exc: BaseException) -> InputError:
     return InputError(str(path), None, None, f"cannot read: {getattr(exc, 'strerror', None) or exc}")
 
 
+def regular_file(path: Path) -> None:
+    """A pipe, a socket or a device is refused before it is opened: one is read once, and may
+    block for ever (a run reads its input twice: to validate it and to hash it)."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return  # missing or unreadable: opening it says which
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InputError(str(path), None, None, "is not a regular file (a pipe, socket or device); save it to a file")
+
+
 def read_text(path: Path) -> str:
     """The whole file as text (UTF-8, a BOM dropped); unreadable or non-UTF-8 is an InputError."""
+    regular_file(path)
     try:
         data = path.read_bytes()
     except (OSError, ValueError) as exc:
@@ -64,6 +79,7 @@ def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             if reader.fieldnames is not None and not end:  # reads the header
                 end = reader.line_num
+                _check_header(path, reader.fieldnames, end)
             row = next(reader)
         except StopIteration:
             return
@@ -74,29 +90,61 @@ def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
             if "field larger than field limit" in str(exc):
                 raise InputError(str(path), start, None, f"a cell is over {MAX_FIELD // 2**20} MiB") from None
             raise InputError(str(path), start, None, f"not valid CSV ({exc})") from None
+        if None in row:  # DictReader keeps cells past the header's under None: they would be lost
+            raise InputError(str(path), end + 1, None, f"the row has {len(reader.fieldnames or ()) + len(row[None])} "
+                             f"cells and the header {len(reader.fieldnames or ())}: quote a cell that holds a comma")
         end = reader.line_num
         yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}
 
 
-def _jsonl_lines(path: Path) -> Iterator[str]:
-    """The file's lines, read as they are needed (a large file is never held whole); a byte that
-    is not UTF-8 is an InputError naming its line (read_text finds it)."""
+def _check_header(path: Path, names: list[str], line: int) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen and name:
+            raise InputError(str(path), line, name, "column given twice in the header")
+        seen.add(name)
+
+
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of the file's lines, read as they are needed (a large file is never held
+    whole, and --limit stops before a bad byte further on). Each line is decoded on its own, so a
+    byte that is not UTF-8 is an InputError naming its line; CRLF, LF and a lone CR end a line."""
+    regular_file(path)
     try:
-        fh = path.open(encoding="utf-8-sig", newline=None)
+        fh = path.open("rb")
     except (OSError, ValueError) as exc:
         raise _unreadable(path, exc) from None
+    n = 0
     with fh:
         try:
-            yield from fh
-        except UnicodeDecodeError:
-            read_text(path)  # raises the error with the line of the bad byte
-            raise
+            for i, raw in enumerate(fh):
+                if i == 0:
+                    raw = raw.removeprefix(codecs.BOM_UTF8)
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    at = n + 1 + raw[: exc.start].count(b"\r") - raw[: exc.start].count(b"\r\n")
+                    raise InputError(str(path), at, None, f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+                                     "save the file as UTF-8") from None
+                if b"\r" not in raw:
+                    n += 1
+                    yield n, text
+                    continue
+                pieces = _BREAK.split(text)
+                if pieces[-1] == "":  # the line's own ending
+                    pieces.pop()
+                for piece in pieces:
+                    n += 1
+                    yield n, piece
         except OSError as exc:
             raise _unreadable(path, exc) from None
 
 
+_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    for n, line in enumerate(_jsonl_lines(path), 1):
+    for n, line in _jsonl_lines(path):
         if not line.strip():
             continue
         try:
