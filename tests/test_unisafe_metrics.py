@@ -87,7 +87,8 @@ def test_intervals_are_seeded_and_hold_the_estimate():
             assert lo <= level[m]["value"] <= hi
     h1 = a["tasks"]["TT"]["subcategories"]["Violence/V1"]["asr"]
     assert h1["ci95"][0] < h1["value"] < h1["ci95"][1]  # two different prompts: a real spread
-    assert a["tasks"]["TI"]["overall"]["asr"]["ci95"] == [0.0, 0.0]  # one prompt: no spread
+    # one prompt: the bootstrap has no spread to show, so the interval is Wilson's for 0 of 1, not [0, 0]
+    assert a["tasks"]["TI"]["overall"]["asr"]["ci95"] == [0.0, pytest.approx(0.793451, abs=1e-6)]
 
 
 def test_a_judge_without_risk_ratings_has_no_arr():

@@ -207,3 +207,29 @@ def test_krippendorff_alpha_reference_value():
     units = [[r[i] for r in rows] for i in range(12)]
     assert krippendorff_alpha(units) == pytest.approx(0.743, abs=1e-3)
     assert krippendorff_alpha([[1, 1], [2, 2]]) == pytest.approx(1.0)
+
+
+def test_a_bootstrap_interval_that_collapsed_falls_back_to_a_score_interval():
+    """All values equal: the percentile bootstrap gives a point; what is reported instead is the
+    Wilson interval (means of values in [0, 1] or [0, 3]) or Newcombe's (paired 0/1)."""
+    from mmsafe.metrics.generation import bootstrap_mean
+    from mmsafe.metrics.intervals import bounded_mean_interval, newcombe_paired, wilson
+    from mmsafe.metrics.paired import paired_difference, paired_interval
+
+    assert bootstrap_mean([0.0, 0.0, 0.0])["ci95"] == [0.0, round(wilson(0, 3)[1], 4)]  # 0 of 3: up to 0.5615
+    lo, hi = bounded_mean_interval(3.0, 3.0, 3.0, 1, 0.0, 3.0)  # ARR 3 from one prompt
+    assert (lo, hi) == pytest.approx((3 * wilson(1, 1)[0], 3.0))
+    assert bounded_mean_interval(0.2, 0.4, 0.3, 10) == (0.2, 0.4)  # an interval with width is kept
+    # 20 pairs, all 1 -> 1: no change seen; either run's rate is only known to Wilson's margin
+    l, u = newcombe_paired(20, 0, 0, 0)
+    margin = 1 - wilson(20, 20)[0]
+    assert (l, u) == pytest.approx((-margin, margin))
+    d = paired_difference([1] * 20, [1] * 20)
+    assert d["ci95"] == pytest.approx([l, u])
+    # with spread, Newcombe's interval and the paired bootstrap agree (large sample): a check of the formula
+    a, b, c, dd = 30, 10, 20, 40
+    base = [1] * a + [1] * b + [0] * c + [0] * dd
+    cand = [1] * a + [0] * b + [1] * c + [0] * dd
+    nl, nu = newcombe_paired(a, b, c, dd)
+    bl, bu = paired_interval(base, cand)
+    assert nl < (c - b) / 100 < nu and abs(nl - bl) < 0.02 and abs(nu - bu) < 0.02

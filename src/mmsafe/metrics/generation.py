@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mmsafe.metrics.intervals import bounded_mean_interval
 from mmsafe.metrics.rates import rate
 from mmsafe.schema import Case, Generation, Verdict
 
@@ -114,6 +115,7 @@ def bootstrap_mean(xs: list[float], resamples: int = RESAMPLES, seed: int = SEED
     rng = np.random.default_rng(seed)
     means = a[rng.integers(0, len(a), size=(resamples, len(a)))].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
+    lo, hi = bounded_mean_interval(float(lo), float(hi), float(a.mean()), len(a))  # all equal: a point says nothing
     return {"value": round(float(a.mean()), 6), "n": len(a), "ci95": [round(float(lo), 4), round(float(hi), 4)]}
 
 

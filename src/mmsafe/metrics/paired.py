@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from mmsafe.metrics.intervals import newcombe_paired
+
 RESAMPLES = 2000
 SEED = 0
 
@@ -61,6 +63,8 @@ def paired_difference(base: Sequence[int], cand: Sequence[int], seed: int = SEED
     b = int(np.sum((x == 1) & (y == 0)))
     c = int(np.sum((x == 0) & (y == 1)))
     lo, hi = paired_interval(x, y, seed, resamples)
+    if n and lo == hi:  # every case moved alike (often: none moved): the bootstrap says nothing of spread
+        lo, hi = newcombe_paired(int(np.sum((x == 1) & (y == 1))), b, c, int(np.sum((x == 0) & (y == 0))))
     return {
         "n": n,
         "baseline": float(x.mean()) if n else None,

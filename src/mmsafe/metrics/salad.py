@@ -17,14 +17,13 @@ Definitions (one row per SaLAD case, one judge; `correct` = the judge's `passed`
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from mmsafe.data.sets.salad import is_salad
-from mmsafe.metrics.intervals import wilson
+from mmsafe.metrics.intervals import newcombe_difference
 from mmsafe.metrics.rates import rate
 from mmsafe.schema import Case, Generation, Verdict
 
@@ -124,12 +123,8 @@ def newcombe(k1: int, n1: int, k2: int, n2: int) -> dict[str, Any]:
     """p1 - p2 with Newcombe's hybrid score 95% interval (method 10), from Wilson intervals."""
     if not n1 or not n2:
         return {"diff": None, "ci95": None}
-    p1, p2 = k1 / n1, k2 / n2
-    (l1, u1), (l2, u2) = wilson(k1, n1), wilson(k2, n2)
-    d = p1 - p2
-    lo = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    hi = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return {"diff": d, "ci95": [round(max(-1.0, lo), 4), round(min(1.0, hi), 4)]}
+    lo, hi = newcombe_difference(k2, n2, k1, n1)  # p1 − p2, as p2 − p1 with the roles swapped
+    return {"diff": k1 / n1 - k2 / n2, "ci95": [round(lo, 4), round(hi, 4)]}
 
 
 def ablation_between(image: dict[str, Any], text_only: dict[str, Any]) -> dict[str, Any]:

@@ -18,11 +18,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from mmsafe.metrics.intervals import bounded_mean_interval
 from mmsafe.schema import UNISAFE_TASKS
 
 RESAMPLES = 1000
 SEED = 15
 METRICS = ("asr", "arr", "rr")
+RANGE = {"asr": 1.0, "arr": 3.0, "rr": 1.0}  # each metric's largest value (all are at least 0)
 NO_SUBCATEGORY = "-"
 
 
@@ -80,6 +82,7 @@ def _level(values: Any, boot: Any, n: int) -> dict[str, Any]:
             out[name] = {"value": None, "ci95": None}
             continue
         lo, hi = np.percentile(boot[:, k], [2.5, 97.5])
+        lo, hi = bounded_mean_interval(float(lo), float(hi), float(v), n, 0.0, RANGE[name])  # a point says nothing
         out[name] = {"value": round(float(v), 6), "ci95": [round(float(lo), 6), round(float(hi), 6)]}
     return out
 
