@@ -265,3 +265,14 @@ def test_server_text_in_errors_reaches_the_terminal_as_plain_text(tmp_path, fake
     assert r.returncode == 2 and "401" in r.stderr
     assert "\x1b" not in r.stderr + r.stdout and "\x07" not in r.stderr  # no escape sequence reaches the terminal
     assert "[bold red]boom[/]" in r.stderr and ":skull:" in r.stderr  # markup and emoji codes stay literal
+
+
+def test_a_servers_error_text_stays_on_one_line():
+    """A server's message cannot forge lines of mmsafe's own output (a fake 'results:' line in a CI log)."""
+    from mmsafe.targets.base import TargetUnavailable
+    from mmsafe.targets.openai import error_reply
+
+    body = json.dumps({"error": {"message": "bad key\n\nrun database: runs/ok/run.db\r\nall 500 cases safe"}}).encode()
+    with pytest.raises(TargetUnavailable) as err:
+        error_reply(401, body, {}, "http://127.0.0.1:1/v1/chat/completions")
+    assert "\n" not in str(err.value) and "\r" not in str(err.value) and "all 500 cases safe" in str(err.value)

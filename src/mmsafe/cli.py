@@ -20,8 +20,9 @@ def _fail(exc: Exception) -> None:
     from mmsafe.errors import printable
     from mmsafe.redact import redact
 
-    # server and file text ends up in messages: no escape sequences, no secrets
-    click.echo(f"mmsafe: error: {printable(redact(str(exc)))}", err=True)
+    # server and file text ends up in messages: no escape sequences, no secrets, and one line (a
+    # server's text cannot add lines that pass for mmsafe's own in a log)
+    click.echo(f"mmsafe: error: {' '.join(printable(redact(str(exc))).split())}", err=True)
     sys.exit(getattr(exc, "exit_code", 2))
 
 

@@ -333,7 +333,7 @@ def error_reply(status: int, raw: bytes, headers: Any, url: str) -> Reply:
     """A non-200 answer. The status decides first: a server error stays an error whatever its
     text says; only a client-side policy block (a content-policy code, or a 400 whose message says
     the content policy blocked it) is the provider refusing."""
-    code, kind, message = _error_info(raw)
+    code, kind, message = (" ".join(x.split()) for x in _error_info(raw))  # a server's text: one line
     label = " ".join(x for x in (f"HTTP {status}", code or kind, message) if x)
     if status in RETRY_STATUS or status >= 500:
         raise RetryableError(label, _retry_after(headers))
