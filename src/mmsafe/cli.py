@@ -204,7 +204,8 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
     err = console(stderr=True)
     params = {k: v for k, v in (("max_tokens", max_tokens), ("temperature", temperature)) if v is not None}
     try:
-        params.update(parse_params(extra_params))
+        params.update(generation_params(parse_params(extra_params), params))
+        check_run_flags(kw)
         kw["attack_params"] = parse_params(attack_params, "--attack-param")
         kw["all_attacks"] = all_attacks == "all"
         jcfg = judge_config(judge_model, judge_base_url, judge_api_key_env, judge_concurrency, judge_params,
@@ -232,6 +233,38 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
     err.print(f"run database: {plain(str(out / 'run.db'), 1000)}\nresults: {plain(str(out / RESULTS), 1000)}")
 
 
+def generation_params(extra: dict, flags: dict) -> dict:
+    """--param values for what --max-tokens and --temperature set: never both (one would be dropped
+    without a word), and held to the same ranges as the flags."""
+    from mmsafe.errors import UsageError
+
+    for key, flag in (("max_tokens", "--max-tokens"), ("temperature", "--temperature")):
+        if key in extra and key in flags:
+            raise UsageError(f"--param {key} and {flag} both given; use one")
+    if "max_tokens" in extra:
+        v = extra["max_tokens"]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise UsageError(f"--param max_tokens: {v!r} is not a whole number of at least 1")
+    if "temperature" in extra:
+        v = extra["temperature"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise UsageError(f"--param temperature: {v!r} is not a number of at least 0")
+    return extra
+
+
+LOCAL_TARGETS = ("openai", "gguf", "hf", "diffusers")  # targets that ask a model: no --predictions
+
+
+def check_run_flags(kw: dict) -> None:
+    """Flags that would be accepted and then have no effect."""
+    from mmsafe.errors import UsageError
+
+    if kw.get("system_prompt") is not None and not kw["system_prompt"].strip():
+        raise UsageError("--system-prompt: empty; leave the flag out for no system message")
+    if kw.get("predictions") is not None and kw.get("target") in LOCAL_TARGETS:
+        raise UsageError(f"--predictions is read by --target replay only; --target {kw['target']} asks the model")
+
+
 def parse_params(items: tuple[str, ...], flag: str = "--param") -> dict:
     import json
 
@@ -249,6 +282,8 @@ def parse_params(items: tuple[str, ...], flag: str = "--param") -> dict:
             parsed = value
         if not finite(parsed):  # NaN, Infinity, 1e999: JSON that no API accepts
             raise UsageError(f"{flag} {key.strip()}: {value!r} is not a finite number")
+        if key.strip() in out:
+            raise UsageError(f"{flag} {key.strip()}: given twice ({out[key.strip()]!r} and {parsed!r}); give it once")
         out[key.strip()] = parsed
     return out
 
