@@ -62,6 +62,14 @@ def test_bad_predictions_file(tmp_path, rows, line, field):
     (["--judge", "nope"], "--judge unknown judge 'nope'"),
     (["--suite", "nope"], "--suite unknown suite 'nope'; choose one of: language/benchmark"),
     (["--concurrency", "0"], "--concurrency"),
+    # flags that would have been accepted and then dropped or overridden without a word
+    (["--max-tokens", "10", "--param", "max_tokens=5"], "--param max_tokens and --max-tokens both given"),
+    (["--temperature", "0", "--param", "temperature=1"], "--param temperature and --temperature both given"),
+    (["--param", "seed=1", "--param", "seed=2"], "--param seed: given twice"),
+    (["--param", "max_tokens=0"], "--param max_tokens: 0 is not a whole number of at least 1"),
+    (["--param", "temperature=-1"], "--param temperature: -1 is not a number of at least 0"),
+    (["--system-prompt", "  "], "--system-prompt: empty"),
+    (["--target", "openai", "--predictions", "p.jsonl"], "--predictions is read by --target replay only"),
 ])
 def test_bad_flags_name_the_flag(tmp_path, args, needle):
     r = mmsafe("run", "--out", str(tmp_path / "run"), *args)
