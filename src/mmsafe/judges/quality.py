@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mmsafe import __version__
+from mmsafe.errors import InputError
 from mmsafe.judges.base import JudgeConfig, judge_id
 from mmsafe.judges.evaluation import aevaluate_judge
 from mmsafe.judges import labelled, model_files
@@ -48,7 +49,10 @@ class ShippedRows(list):
 def calibration(cfg: JudgeConfig) -> tuple[str, list[LabelledRow]]:
     """Where quality is measured: (source, rows). A bad --calibrate row is an InputError."""
     if cfg.calibrate is not None:
-        return f"--calibrate {cfg.calibrate}", read_labelled(Path(cfg.calibrate))
+        rows = read_labelled(Path(cfg.calibrate))
+        if not rows:  # as an empty suite or predictions file: the flag would do nothing
+            raise InputError(str(cfg.calibrate), None, None, "--calibrate: no labelled rows in the file")
+        return f"--calibrate {cfg.calibrate}", rows
     return SHIPPED, ShippedRows()
 
 
