@@ -44,6 +44,7 @@ def test_bad_csv_suite(tmp_path, fake_server):
     ([{"id": "c0000", "output": "hi"}, {"id": "c0001", "output": "x", "refusal": "maybe"}], 2, "refusal"),
     ([{"output": "no id"}], 1, "id"),
     ([{"id": "c0000"}], 1, "output"),
+    ([{"id": "c0000", "output": "one", "response": "another"}], 1, "response"),  # which is the reply?
 ])
 def test_bad_predictions_file(tmp_path, rows, line, field):
     suite = write_suite(tmp_path / "s.jsonl", ["a", "b"])
@@ -140,3 +141,14 @@ def test_a_pipe_as_an_input_file_is_refused_not_waited_on(tmp_path):
     r = mmsafe("run", "--target", "replay", "--predictions", str(preds), "--suite", str(suite), "--judge", "refusal",
                "--out", str(tmp_path / "run"), timeout=60)
     assert r.returncode == 2 and "not a regular file" in r.stderr and str(suite) in r.stderr
+
+
+def test_prediction_ids_are_read_as_suite_ids_are(tmp_path):
+    """Whitespace around an id is dropped in both files, so " c0000 " answers case c0000."""
+    suite = write_suite(tmp_path / "s.jsonl", ["how to bake bread"])
+    preds = tmp_path / "p.jsonl"
+    preds.write_text(json.dumps({"id": " c0000 ", "output": "Mix flour and water."}) + "\n")
+    r = mmsafe("run", "--target", "replay", "--predictions", str(preds), "--suite", str(suite), "--judge", "refusal",
+               "--out", str(tmp_path / "run"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["counts"]["answered"] == 1 and "not in the suite" not in r.stderr

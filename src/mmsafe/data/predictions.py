@@ -23,6 +23,7 @@ from mmsafe.schema import IMAGE_OUT_TASKS, Task
 from mmsafe.store.blobs import sniff_mime
 
 MT_IMAGES = 4
+OUTPUT_KEYS = ("output", "response", "output_text", "completion")  # the names a reply's text goes by
 
 
 class Prediction(BaseModel):
@@ -30,7 +31,7 @@ class Prediction(BaseModel):
 
     id: str = Field(min_length=1)
     scenario_type: Task | None = None
-    output: str | None = Field(default=None, validation_alias=AliasChoices("output", "response", "output_text", "completion"))
+    output: str | None = Field(default=None, validation_alias=AliasChoices(*OUTPUT_KEYS))
     output_image: str | None = Field(default=None, min_length=1)
     output_images: list[str] | None = None
     refusal: bool = False
@@ -58,6 +59,11 @@ def load_predictions(path: Path) -> dict[str, Prediction]:
     by_id: dict[str, Prediction] = {}
     lines: dict[str, int] = {}
     for line, raw in iter_rows(path):
+        given = [k for k in OUTPUT_KEYS if raw.get(k) is not None]
+        if len(given) > 1:  # one would be read and the other dropped without a word
+            raise InputError(str(path), line, given[1], f"give one of {', '.join(given)}: they name the same reply")
+        if isinstance(raw.get("id"), str):
+            raw = {**raw, "id": raw["id"].strip()}  # as a suite's ids are: " a " answers case "a"
         p = validate_row(Prediction, raw, path, line)
         check(p, path, line)
         p._files = tuple(image_file(path, line, ref, "output_image" if p.output_image else f"output_images.{i}")
