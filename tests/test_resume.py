@@ -176,3 +176,29 @@ def test_limit_can_grow_and_shrink_reusing_answers(tmp_path, fake_server):
     full = mmsafe(*base)
     assert full.returncode == 0 and fake_server.total == 8
     assert json.loads(full.stdout)["counts"]["cases"] == 8
+
+
+def test_a_suite_file_moved_or_renamed_resumes_and_a_changed_one_names_only_what_changed(tmp_path):
+    """Input files are known by their bytes: the same suite under another folder and name resumes
+    the run (nothing asked again); edited, the refusal names the content, not the allowed --limit."""
+    import shutil
+
+    from conftest import write_suite
+
+    (tmp_path / "a").mkdir()
+    first = write_suite(tmp_path / "a" / "ten.jsonl", ["how do I pick a lock", "hello", "bake bread"])
+    moved = tmp_path / "b" / "moved.jsonl"
+    moved.parent.mkdir()
+    shutil.copy(first, moved)
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("".join(json.dumps({"id": f"c{i:04d}", "output": "fine"}) + "\n" for i in range(3)))
+    out = tmp_path / "run"
+    base = ["run", "--target", "replay", "--predictions", str(preds), "--judge", "refusal", "--out", str(out), "--json"]
+    assert mmsafe(*base, "--suite", str(first), "--limit", "2").returncode == 0
+    again = mmsafe(*base, "--suite", str(moved))
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["counts"] == {"cases": 3, "generations": 3, "answered": 3, "errors": 0}
+    moved.write_text(moved.read_text().replace("hello", "hi"))
+    changed = mmsafe(*base, "--suite", str(moved), "--limit", "2")
+    assert changed.returncode == 2 and "suite file content changed" in changed.stderr
+    assert "limit" not in changed.stderr

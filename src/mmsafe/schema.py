@@ -197,7 +197,7 @@ def spec_diff(stored: RunSpec, asked: RunSpec) -> str:
     parts = []
     for k, old in stored:
         new = getattr(asked, k)
-        if old == new:
+        if old == new or k == "limit":  # --limit may grow or shrink over the same run: never the difference
             continue
         if k in CONTENT_FIELDS:
             parts.append(f"{CONTENT_FIELDS[k]} changed: stored {str(old)[:12]}, asked {str(new)[:12]}")

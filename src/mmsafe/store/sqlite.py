@@ -172,6 +172,8 @@ class Store:
         stored = self.spec()
         if stored is not None:  # a run recorded before mmsafe hashed input files adopts today's hashes
             stored = stored.model_copy(update={k: getattr(spec, k) for k in CONTENT_FIELDS if getattr(stored, k) is None})
+            if stored.suite_sha256 and stored.suite_sha256 == spec.suite_sha256:
+                stored = stored.model_copy(update={"suite": spec.suite})  # the same file's bytes, moved: the same suite
         if stored is None or stored.digest() == spec.digest():
             with self._read:
                 self._read.execute("INSERT OR REPLACE INTO meta VALUES ('spec', ?)", (spec.model_dump_json(),))
@@ -248,7 +250,9 @@ class Store:
         return n
 
     def _check_same(self, old: str, c: Case) -> None:
-        if self.record(Case, old, "cases") != c:
+        # where a case came from (file name, line) is provenance, not the case: a suite file moved or
+        # renamed with the same bytes is the same suite
+        if self.record(Case, old, "cases").model_copy(update={"source": None}) != c.model_copy(update={"source": None}):
             where = f" ({c.source.file} line {c.source.line})" if c.source and c.source.line else ""
             raise UsageError(f"case {c.id!r}{where} differs from the one recorded in {self.path} (its text, "
                              "labels or an image it names changed): its stored answers would not be its "
