@@ -117,6 +117,8 @@ def test_summarize_by_hand():
     m = s["macro"]
     assert m["languages"] == 2
     assert m["f1"] == pytest.approx(5 / 6, abs=1e-6)
+    # as the PolyGuard reference computes it: sw's undefined F1 counts 0 -> (2/3 + 1 + 0)/3 = 5/9
+    assert m["f1_undefined_as_zero"] == pytest.approx(5 / 9, abs=1e-6) and m["languages_all"] == 3
     assert m["f1_strict"] == pytest.approx(13 / 21, abs=1e-6)
     # macro precision: de 2/3, zh 1/1, sw undefined -> 5/6; macro accuracy (3/5 + 1 + 1)/3 = 13/15
     assert m["precision"] == pytest.approx(5 / 6, abs=1e-6)
