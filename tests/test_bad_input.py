@@ -71,6 +71,7 @@ def test_bad_predictions_file(tmp_path, rows, line, field):
     (["--param", "temperature=-1"], "--param temperature: -1 is not a number of at least 0"),
     (["--system-prompt", "  "], "--system-prompt: empty"),
     (["--target", "openai", "--predictions", "p.jsonl"], "--predictions is read by --target replay only"),
+    (["--suite", ""], "--suite: empty"),
 ])
 def test_bad_flags_name_the_flag(tmp_path, args, needle):
     r = mmsafe("run", "--out", str(tmp_path / "run"), *args)

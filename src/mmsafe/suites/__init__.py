@@ -26,6 +26,8 @@ for _name in ("protocol", "language/benchmark", "language/multilingual", "langua
 
 def file_suite(name: str) -> Path | None:
     """The user's own suite file `--suite` names, or None for a registered suite."""
+    if not name.strip():
+        raise UsageError("--suite: empty; give a suite name (see `mmsafe list suites`) or a .jsonl or .csv file")
     base = name.partition(":")[0]
     if base in suites.names() or name in suites.names():
         return None

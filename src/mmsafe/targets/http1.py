@@ -62,6 +62,12 @@ def _decoder(encoding: str) -> Any:
     raise HttpError(f"unsupported Content-Encoding {encoding[:40]!r} (asked for gzip or deflate)")
 
 
+def _ended(decoder: Any) -> bool:
+    """The compressed stream reached its end marker (gzip: with its CRC and size checked)."""
+    d = decoder._d if isinstance(decoder, _Deflate) else decoder
+    return d is None or bool(d.eof)
+
+
 class _Deflate:
     """`deflate` as servers send it: zlib-wrapped as the RFC says, or raw as some do."""
 
@@ -85,6 +91,7 @@ class _Answer:
         self.headers: CIMultiDict[str] | None = None
         self.body = bytearray()  # one buffer, however many pieces the body comes in
         self.chunks = 0  # chunks read: a body framed in absurdly many tiny chunks costs CPU, not memory
+        self.coded = 0  # compressed bytes fed to the decoder
         self.size = 0  # body bytes kept (decoded)
         self.left = 0  # bytes of the current length-framed body or chunk still to come
         self.keep_alive = True
@@ -233,6 +240,7 @@ class _Answer:
     # ---- the body --------------------------------------------------------------------------------
     def _keep(self, data: bytes) -> None:
         if self.decoder is not None:
+            self.coded += len(data)
             try:
                 data = self.decoder.decompress(data, self.cap - self.size + 1)
             except zlib.error as exc:
@@ -247,6 +255,9 @@ class _Answer:
     def _finish(self) -> None:
         if self.buf:  # bytes after the answer: nothing was asked for them
             self.keep_alive = False
+        if self.decoder is not None and self.coded and not _ended(self.decoder):  # a gzip without its trailer
+            self._fail(HttpError("compressed body ends before its end (truncated)"))
+            return
         self._done(bytes(self.body), False)
 
     def _done(self, body: bytes, cut: bool) -> None:
