@@ -234,25 +234,18 @@ def test_quality_is_cached_per_judge_and_rows(tmp_path):
     assert res["judges"]["refusal"]["quality"]["harmful"]["accuracy"] == -1.0
 
 
-def test_bad_calibrate_file_fails_before_the_run_starts(tmp_path):
+@pytest.mark.parametrize("text, says", [
+    (json.dumps({"prompt": "p", "response": "r", "label": "unsafe"}) + "\n" + json.dumps({"prompt": "p"}) + "\n",
+     ", line 2: field 'response'"),
+    ("\n\n", ": --calibrate: no labelled rows"),  # an empty file would do nothing, as an empty suite
+])
+def test_bad_calibrate_file_fails_before_the_run_starts(tmp_path, text, says):
     cal = tmp_path / "cal.jsonl"
-    cal.write_text(json.dumps({"prompt": "p", "response": "r", "label": "unsafe"}) + "\n" + json.dumps({"prompt": "p"}) + "\n")
+    cal.write_text(text)
     suite = write_suite(tmp_path / "s.jsonl", ["q"])
     preds = tmp_path / "p.jsonl"
     preds.write_text(json.dumps({"id": "c0000", "output": REFUSE}) + "\n")
     r = mmsafe("run", "--target", "replay", "--predictions", str(preds), "--suite", str(suite), "--judge", "refusal",
                "--out", str(tmp_path / "run"), "--calibrate", str(cal))
-    assert r.returncode == 2 and f"{cal}, line 2: field 'response'" in r.stderr and "Traceback" not in r.stderr
-    assert not (tmp_path / "run").exists()
-
-
-def test_an_empty_calibrate_file_fails_before_the_run_starts(tmp_path):
-    cal = tmp_path / "cal.jsonl"
-    cal.write_text("\n\n")
-    suite = write_suite(tmp_path / "s.jsonl", ["q"])
-    preds = tmp_path / "p.jsonl"
-    preds.write_text(json.dumps({"id": "c0000", "output": REFUSE}) + "\n")
-    r = mmsafe("run", "--target", "replay", "--predictions", str(preds), "--suite", str(suite), "--judge", "refusal",
-               "--out", str(tmp_path / "run"), "--calibrate", str(cal))
-    assert r.returncode == 2 and f"{cal}: --calibrate: no labelled rows" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and f"{cal}{says}" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "run").exists()
