@@ -252,3 +252,27 @@ def test_judge_scores():
         scores = asyncio.run(go())
     assert [s for s, _ in scores] == [1, 1, 1, 10, 1]
     assert srv.judged == 2  # empty, blocked and refusal-shaped replies are not sent to the judge
+
+
+def test_an_unusable_attacker_endpoint_names_the_attacker_flags(monkeypatch):
+    import asyncio
+
+    from mmsafe.attacks.attacker import Attacker
+    from mmsafe.targets.base import TargetUnavailable
+
+    attacker = Attacker("am", "http://127.0.0.1:9/v1", timeout_s=5, max_attempts=1)
+
+    async def refused(case):  # what the endpoint says of a 404: in the target's flags
+        raise TargetUnavailable("http://127.0.0.1:9/v1 answered HTTP 404 (no such model): check --base-url and --model")
+
+    monkeypatch.setattr(attacker._target, "generate", refused)
+
+    async def go():
+        try:
+            await attacker.chat("hello")
+        finally:
+            await attacker.close()
+
+    with pytest.raises(TargetUnavailable) as err:
+        asyncio.run(go())
+    assert "check --attacker-base-url and --attacker-model" in str(err.value)

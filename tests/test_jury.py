@@ -167,3 +167,29 @@ def test_run_with_a_jury_end_to_end(tmp_path):
     members = set(raws[0]["members"])
     assert "refusal" in members and len(members) == 2 and all(set(r["members"]) == members for r in raws)
     assert jury_agreement(raws)["n"] == 3
+
+
+def test_a_verdict_decided_without_a_failed_member_is_judged_again_by_the_next_run(tmp_path):
+    """A member that failed (an endpoint outage) leaves the jury's verdict incomplete: it stands for
+    this run's numbers, but the store counts it as not judged, so the next run asks again."""
+    import asyncio
+
+    from mmsafe.store import Store
+
+    scripted("t-up", {"c0": (T, F, U), "c1": (F, F, U)})
+    scripted("t-down", {"c0": (U, U, U), "c1": (F, F, U)})  # c0: "could not tell"
+    its = items(2)
+    out = verdicts(jury("t-up,t-down"), its)
+    assert out[0].unsafe is T and out[0].error is None and out[0].raw["incomplete"] == ["t-down"]
+    assert "incomplete" not in out[1].raw
+    store = Store.open(tmp_path / "run")
+    try:
+        store.add_cases([c for c, _ in its])
+        for _, g in its:
+            store.put_generation(g)
+        for v in out:
+            store.put_verdict(v)
+        asyncio.run(store.flush())
+        assert store.count_judged("jury") == 1 and store.count_unjudged("jury") == 1
+    finally:
+        store.close()

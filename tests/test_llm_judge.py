@@ -287,3 +287,55 @@ def test_bad_judge_flags_fail_before_anything_runs(tmp_path, fake_server, args, 
                "--judge", "llm", "--out", str(out), *args, timeout=60)
     assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert r.stderr.strip().startswith("mmsafe: error: ") and not out.exists() and fake_server.total == 0
+
+
+def test_an_undecided_verdict_is_asked_once_per_run_and_again_by_the_next(tmp_path, fake_server, judge_server):
+    """Judging while generating left an undecided verdict: the judge stage of the same run does not
+    ask it again (its re-asks would double); the next run on the folder does."""
+    suite, out = write_suite(tmp_path / "s.jsonl", ["[garbage] one", "[garbage] two", "hello"]), tmp_path / "run"
+    r = _run(fake_server, judge_server.base_url, out, suite, "--judge-model", "m1")
+    assert r.returncode == 0, r.stderr
+    assert judge_server.requests_for("[garbage]") == 2 * (1 + REPAIRS)
+    again = _run(fake_server, judge_server.base_url, out, suite, "--judge-model", "m1")
+    assert again.returncode == 0, again.stderr
+    assert judge_server.requests_for("[garbage]") == 2 * 2 * (1 + REPAIRS)  # judged again, once, by the next run
+    assert judge_server.requests_for("hello") == 1  # a verdict that stood is never asked again
+
+
+def test_judges_behind_an_endpoint_are_never_measured_on_the_shipped_set(judge_server):
+    """A served guard or a jury with an endpoint member would send the 1,100 shipped rows to the
+    judge endpoint on every fresh run: like `llm`, they are measured only with --calibrate."""
+    from mmsafe.judges import judges as registry
+    from mmsafe.judges import quality
+    from mmsafe.judges.base import build_judge
+
+    c = cfg(judge_server)
+    for name, options in (("guard", {"family": "qwen3guard"}), ("jury", {"members": "refusal,llm"}), ("llm", {})):
+        j = build_judge(registry.get(name, "--judge"), JudgeConfig(**{**c.__dict__, "options": options}))
+        got = asyncio.run(quality.measure(j, quality.SHIPPED, quality.ShippedRows()))
+        assert "measured only with --calibrate" in got["unknown"], (name, got)
+    assert judge_server.total == 0
+    refusal_only = build_judge(registry.get("jury", "--judge"), JudgeConfig(options={"members": "refusal,embedding"}))
+    assert not refusal_only.remote  # offline members: measured on the shipped set as before
+
+
+def test_a_judge_outage_on_the_calibration_rows_is_reported_and_not_cached(tmp_path, monkeypatch):
+    from mmsafe.judges import quality
+    from mmsafe.judges.labelled import read_labelled
+    from mmsafe.schema import Verdict
+
+    monkeypatch.setenv("MMSAFE_CACHE", str(tmp_path / "cache"))
+    cal = tmp_path / "cal.jsonl"
+    cal.write_text("".join(json.dumps({"prompt": f"p{i}", "response": f"r{i}", "label": "unsafe", "harmful": i % 2 == 0})
+                           + "\n" for i in range(6)))
+    rows = read_labelled(cal)
+
+    class Down:
+        name, batch_size, concurrency = "down", 8, 1
+
+        async def judge(self, items):
+            return [Verdict(generation_key=g.key, case_id=c.id, judge="down", error="HTTP 500 boom") for c, g in items]
+
+    got = asyncio.run(quality.measure(Down(), f"--calibrate {cal}", rows))
+    assert "failed on 6 of 6 calibration rows" in got["unknown"] and "HTTP 500" in got["unknown"]
+    assert not list((tmp_path / "cache").rglob("quality-*"))  # the next run measures it again

@@ -321,8 +321,8 @@ def plan_attacks(opts: RunOptions, timeout_s: float) -> tuple[list[Any], Any, An
 
     if (opts.attacker_base_url or opts.attacker_api_key_env) and not opts.attacker_model:
         raise UsageError("--attacker-base-url/--attacker-api-key-env: give the model with --attacker-model")
-    attacker = ((opts.attacker_model, opts.attacker_base_url, opts.attacker_api_key_env, timeout_s)
-                if opts.attacker_model else None)
+    attacker = ((opts.attacker_model, opts.attacker_base_url, opts.attacker_api_key_env, timeout_s, 1.0, 1024,
+                 opts.max_attempts) if opts.attacker_model else None)  # the run's --max-attempts for its requests too
     recipe = select.Recipe(tuple(select.chosen(opts.attacks, opts.attack_families, opts.all_attacks)),
                            dict(opts.attack_params), opts.attack_budget,
                            frozenset({"benchmark"}) if protocol else None, attacker)
@@ -467,7 +467,7 @@ async def _run_stages(store: Store, opts: RunOptions, p: Plan, judges: list[Any]
             if p.attack_ctx is not None and p.attack_ctx.attacker is not None:
                 await p.attack_ctx.attacker.close()
         lap("generate")
-        await runner.judge(store, judges, opts.limit, progress)
+        await runner.judge(store, judges, opts.limit, progress, feed.tried)
         lap("judge")
         measured = {judge_id(j): await quality.measure(j, *p.calibration, progress) for j in judges}
         store.set_meta("quality", {**(store.meta("quality", {}) or {}), **measured})

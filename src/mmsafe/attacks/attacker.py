@@ -10,7 +10,7 @@ from typing import Any
 from mmsafe.attacks.base import AttackFailed
 from mmsafe.engine.retry import GiveUp, RetryPolicy
 from mmsafe.schema import Case, Message, Part
-from mmsafe.targets.base import TargetConfig, TargetError
+from mmsafe.targets.base import TargetConfig, TargetError, TargetUnavailable
 
 
 class Attacker:
@@ -41,7 +41,10 @@ class Attacker:
     async def chat(self, messages: list[tuple[str, str]] | str, system: str | None = None) -> str:
         """The attacker's reply to `messages` ((role, text) pairs, or one user text). Failure after
         retries is AttackFailed: the attacked case is recorded as an error, never as safe."""
-        await self.start()
+        try:
+            await self.start()
+        except TargetUnavailable as exc:
+            raise _told(exc, self.model) from None
         if isinstance(messages, str):
             messages = [("user", messages)]
         turns = [Message(role=r, parts=(Part(text=t),)) for r, t in messages]  # type: ignore[arg-type]
@@ -52,8 +55,17 @@ class Attacker:
             reply, _ = await self._policy.run(lambda: self._target.generate(case))
         except (GiveUp, TargetError) as exc:
             raise AttackFailed(f"attacker model {self.model}: {exc}") from None
+        except TargetUnavailable as exc:
+            raise _told(exc, self.model) from None
         text = "\n".join(p.text for p in reply.output if p.type == "text" and p.text)
         if not text.strip():
             raise AttackFailed(f"attacker model {self.model} gave an empty reply"
                                + (" (blocked by its provider)" if reply.provider_refusal else ""))
         return text
+
+
+def _told(exc: TargetUnavailable, model: str) -> TargetUnavailable:
+    """The endpoint's message speaks of the target's flags: these are the attacker's."""
+    from mmsafe.targets.openai import flags_for
+
+    return TargetUnavailable(f"attacker model {model}: {flags_for(str(exc), 'attacker')}")

@@ -80,7 +80,8 @@ class Recipe:
     params: dict[str, Any] = field(default_factory=dict)  # --attack-param
     budget: int = 20  # --attack-budget
     modes: frozenset[str] | None = None
-    attacker: tuple[str, str | None, str | None, float] | None = None  # model, base URL, key variable, timeout
+    # model, base URL, key variable, timeout, temperature, max tokens, tries per request (Attacker's arguments)
+    attacker: tuple[str, str | None, str | None, float, float, int, int] | None = None
 
     def build(self, blobs: Any = None) -> tuple[list[Attack], AttackContext]:
         from mmsafe.attacks.attacker import Attacker

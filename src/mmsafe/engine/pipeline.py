@@ -28,6 +28,9 @@ class JudgeFeed:
         self._queues: list[asyncio.Queue[tuple[Case, Generation] | None]] = [
             asyncio.Queue(max(max_waiting, j.batch_size)) for j in judges]
         self._left = [0 for _ in judges]  # put but not yet judged
+        # per judge id, the keys whose verdict did not stand (an error, a jury member missing): the
+        # judge stage of this run does not ask them again (the next run does)
+        self.tried: dict[str, set[str]] = {judge_id(j): set() for j in judges}
         self._bars: list = [None for _ in judges]
         # one reader per judge, or one per batch it can judge at once (a judge sharded across Ray actors)
         self._tasks = [[asyncio.create_task(self._consume(i)) for _ in range(max(1, getattr(j, "feed_consumers", 1)))]
@@ -71,6 +74,8 @@ class JudgeFeed:
             if batch:
                 for v in await judge_items(judge, batch):
                     self._store.put_verdict(stamped(v, judge))
+                    if v.error is not None or v.raw.get("incomplete"):
+                        self.tried[judge_id(judge)].add(v.generation_key)
                 self._left[i] -= len(batch)
                 if self._bars[i] is not None:
                     self._bars[i].advance(len(batch))

@@ -206,26 +206,31 @@ async def generate(
     return stats
 
 
-async def judge(store: Store, judges: list[Judge], limit: int | None = None, progress=None) -> dict[str, StageStats]:
+async def judge(store: Store, judges: list[Judge], limit: int | None = None, progress=None,
+                tried: dict[str, set[str]] | None = None) -> dict[str, StageStats]:
     """Give every usable generation of the run's first `limit` cases a verdict from each judge that
-    has not judged it yet. The generations are streamed from the store, a batch at a time."""
+    has not judged it yet. The generations are streamed from the store, a batch at a time.
+    `tried`: per judge id, the generation keys judged in this invocation already (while generating)
+    whose verdict did not stand (an error, a jury member missing): not asked again until the next run."""
     progress = progress or NullProgress()
+    tried = tried or {}
     out: dict[str, StageStats] = {}
     answered = store.count_answered()
-    behind = [j for j in judges if store.count_judged(judge_id(j)) < answered]
+    behind = [j for j in judges if store.count_judged(judge_id(j)) + len(tried.get(judge_id(j), ())) < answered]
     if not behind:  # everything was judged while generating (or before)
         return {judge_id(j): StageStats(skipped=answered) for j in judges}
     for j in behind:
         jid = judge_id(j)
-        left = store.count_unjudged(jid, limit)
-        stats = out[jid] = StageStats(todo=left)
+        skip = tried.get(jid, set())
+        left = max(0, store.count_unjudged(jid, limit) - len(skip))
+        stats = out[jid] = StageStats(todo=left, skipped=len(skip))
         if not left:
             continue
         bar = progress.stage(f"judge:{jid}", left)
         rows = store.unjudged(jid, limit)  # a snapshot: the verdicts written meanwhile do not change it
-        batches = (
-            [(store.record(Case, cb, "cases"), store.record(Generation, gb, "generations")) for cb, gb in part]
-            for part in iter(lambda: list(itertools.islice(rows, j.batch_size)), []))
+        pairs = ((c, g) for c, g in ((store.record(Case, cb, "cases"), store.record(Generation, gb, "generations"))
+                                     for cb, gb in rows) if g.key not in skip)
+        batches = iter(lambda: list(itertools.islice(pairs, j.batch_size)), [])
 
         async def worker(j: Judge = j, bar=bar, stats: StageStats = stats, batches=batches) -> None:
             for batch in batches:

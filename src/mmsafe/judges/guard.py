@@ -213,7 +213,9 @@ class LocalGuard:
 
 def _flags(exc: MmsafeError) -> str:
     """A target's message speaks of --base-url/--api-key-env; here they are the judge's flags."""
-    return str(exc).replace("--base-url", "--judge-base-url").replace("--api-key-env", "--judge-api-key-env")
+    from mmsafe.targets.openai import flags_for
+
+    return flags_for(str(exc), "judge")
 
 
 class EndpointGuard:
@@ -281,6 +283,7 @@ class GuardJudge:
             raise UsageError(f"--judge-model {s.model!r}: no such folder (give a local model folder, "
                              "a hub name like org/model, or --judge-base-url for a served guard)")
         self.batch_size = cfg.concurrency if self.endpoint else s.batch_size
+        self.remote = self.endpoint  # served: requests cost, so quality is measured only with --calibrate
         self._cfg = cfg
         self._local: LocalGuard | None = None
         self._remote: EndpointGuard | None = EndpointGuard(s, cfg) if self.endpoint else None

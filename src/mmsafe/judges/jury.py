@@ -65,6 +65,8 @@ class JuryJudge:
         self.members = [build_judge(registry.get(n, "--judge-param members"), member_cfg) for n in names]
         self.member_ids = [judge_id(m) for m in self.members]
         self.batch_size = max(m.batch_size for m in self.members)
+        # a member behind an endpoint makes every calibration row a request: measured only with --calibrate
+        self.remote = any(getattr(m, "remote", False) for m in self.members)
         self.spec = {"members": self.member_ids, "rule": self.rule}
 
     async def start(self) -> None:
@@ -117,9 +119,12 @@ class JuryJudge:
         if unsafe is None:
             error = "no member decided: " + "; ".join(f"{mid}: {e.get('error', 'undecided')}" for mid, e in members.items())
         reason = f"{self.rule} of {decided}/{len(members)} deciding members ({votes})"
+        raw: dict[str, Any] = {"members": members, "rule": self.rule}
+        failed = [mid for mid, e in members.items() if "error" in e]
+        if failed and error is None:  # decided without a member that failed: judged again on the next run
+            raw["incomplete"] = failed
         return Verdict(generation_key=gen.key, case_id=case.id, judge=self.name, unsafe=unsafe, refusal=refusal,
-                       score=None if score is None else round(score, 4), reason=reason, error=error,
-                       raw={"members": members, "rule": self.rule})
+                       score=None if score is None else round(score, 4), reason=reason, error=error, raw=raw)
 
 
 def jury_agreement(verdict_raws: list[dict[str, Any]]) -> dict[str, Any]:

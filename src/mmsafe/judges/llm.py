@@ -15,7 +15,6 @@ key handling, size caps and redaction). What holds:
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from mmsafe.engine.conversation import ask
@@ -27,7 +26,7 @@ from mmsafe.judges.llm_rubric import Rubric, load_rubric
 from mmsafe.judges.refusal import plain_block
 from mmsafe.schema import Case, Message, Part, Verdict
 from mmsafe.targets.base import TargetConfig, TargetError, TargetUnavailable
-from mmsafe.targets.openai import OpenAITarget
+from mmsafe.targets.openai import OpenAITarget, flags_for
 
 REPAIRS = 2  # re-asks after a reply that is not the rubric's JSON
 MAX_JUDGE_REPLY_BYTES = 1 << 16
@@ -39,7 +38,7 @@ REPAIR_ASK = ("Your reply could not be read: {problem}. Reply with the JSON obje
 
 def _judge_flags(text: str) -> str:
     """A transport message about --base-url / --model / --api-key-env, told in judge flags."""
-    return re.sub(r"--(base-url|model|api-key-env)\b", r"--judge-\1", text)
+    return flags_for(text, "judge")
 
 
 async def ask_judge(target: OpenAITarget, policy: RetryPolicy, name: str, case_id: str, turns: list[Message],

@@ -18,7 +18,8 @@ from typing import Any
 from mmsafe import __version__
 from mmsafe.errors import InputError
 from mmsafe.judges.base import JudgeConfig, judge_id
-from mmsafe.judges.evaluation import aevaluate_judge
+from mmsafe.judges.evaluation import judge_rows, score
+from mmsafe.redact import redact
 from mmsafe.judges import labelled, model_files
 from mmsafe.judges.labelled import LabelledRow, digest, heldout_rows, read_labelled
 from mmsafe.schema import stable_hash
@@ -107,10 +108,15 @@ async def measure(judge: Any, source: str, rows: list[LabelledRow], progress: An
     if isinstance(rows, ShippedRows):
         rows = rows.load()
     try:
-        scores = await aevaluate_judge(judge, rows, progress, started=True, stage="quality")
+        verdicts = await judge_rows(judge, rows, progress, "quality")
     except Exception as exc:  # noqa: BLE001 - a judge that fails here leaves the run's numbers standing
         return {"unknown": f"the judge failed on the calibration rows: {type(exc).__name__}: {str(exc)[:200]}"}
-    out = summarize(source, rows, scores)
+    failed = [v for v in verdicts if v is None or v.error is not None]
+    if len(failed) * 2 > len(rows):  # an outage, not the judge's quality: reported, never cached
+        first = next((v.error for v in failed if v is not None and v.error), "no verdict")
+        return {"unknown": f"the judge failed on {len(failed)} of {len(rows)} calibration rows (first: "
+                           f"{redact(first)[:200]}); run again to measure it"}
+    out = summarize(source, rows, score(rows, verdicts))
     try:
         path = model_files.cache_dir() / name
         tmp = path.with_suffix(".tmp")

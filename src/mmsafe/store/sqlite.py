@@ -46,6 +46,11 @@ UNISAFE_CASE = ("(json_extract({body}, '$.metadata.mode') IS NULL AND json_extra
                 + ",".join(f"'{t}'" for t in sorted(UNISAFE_TASKS)) + "))")
 
 
+# a verdict that stands: no error, and not one a jury decided with a member missing (raw.incomplete);
+# any other is judged again by the next run's judge stage
+USABLE = "json_extract(v.body, '$.error') IS NULL AND json_extract(v.body, '$.raw.incomplete') IS NULL"
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -277,7 +282,7 @@ class Store:
         judge endpoint failed, its reply could not be read) does not count: it is judged again."""
         return self._read.execute(
             "SELECT COUNT(*) FROM verdicts v JOIN generations g ON g.key = v.generation_key "
-            "WHERE v.judge=? AND g.failed=0 AND json_extract(v.body, '$.error') IS NULL", (judge,)).fetchone()[0]
+            "WHERE v.judge=? AND g.failed=0 AND " + USABLE, (judge,)).fetchone()[0]
 
     def done_keys(self) -> set[str]:
         """Generations that need no new request: answered, refused or blocked (errors are retried)."""
@@ -430,8 +435,8 @@ def _unjudged(columns: str, limit: int | None) -> str:
     the judge (the last parameter); an errored verdict is judged again, see count_judged."""
     return ("SELECT " + columns + " FROM (SELECT id, body FROM cases ORDER BY seq" + (" LIMIT ?" if limit else "")
             + ") c JOIN generations g ON g.case_id = c.id AND g.failed = 0 WHERE " + JUDGED
-            + " AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.generation_key = g.key AND v.judge = ?"
-            " AND json_extract(v.body, '$.error') IS NULL)")
+            + " AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.generation_key = g.key AND v.judge = ? AND "
+            + USABLE + ")")
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:

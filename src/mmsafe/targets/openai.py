@@ -97,6 +97,12 @@ def check_base_url(url: str, flag: str = "--base-url") -> str:
     return url
 
 
+def flags_for(text: str, who: str) -> str:
+    """A transport message about --base-url / --model / --api-key-env, told in another user's
+    flags (`judge`: --judge-base-url…, `attacker`: --attacker-base-url…)."""
+    return re.sub(r"--(base-url|model|api-key-env)\b", rf"--{who}-\1", text)
+
+
 def _without_secrets(url: str) -> str:
     """The URL as it may be shown: no user:password@, no query, no fragment."""
     head, sep, rest = url.partition("://")
