@@ -226,6 +226,13 @@ def test_a_bootstrap_interval_that_collapsed_falls_back_to_a_score_interval():
     assert (l, u) == pytest.approx((-margin, margin))
     d = paired_difference([1] * 20, [1] * 20)
     assert d["ci95"] == pytest.approx([l, u])
+    # the worked example of Fagerland, Lydersen & Laake (2017, ch. 8; Cavo et al. 2012: 59, 6, 16, 80):
+    # p1 − p2 = −0.0621, Newcombe square-and-add 95% CI −0.1186 to −0.0046 (here p2 − p1, signs turned)
+    assert newcombe_paired(59, 6, 16, 80) == pytest.approx((0.0046, 0.1186), abs=5e-5)
+    # every pair concordant at a rate of 0.5 (ad − bc = n/2): the corrected correlation is 0, not 1,
+    # so the interval has width (uncorrected, it was the point [0, 0])
+    lo, hi = paired_difference([1, 0] * 10, [1, 0] * 10)["ci95"]
+    assert lo < 0 < hi and hi == pytest.approx(-lo)
     # with spread, Newcombe's interval and the paired bootstrap agree (large sample): a check of the formula
     a, b, c, dd = 30, 10, 20, 40
     base = [1] * a + [1] * b + [0] * c + [0] * dd

@@ -49,4 +49,11 @@ def newcombe_paired(a: int, b: int, c: int, d: int) -> tuple[float, float]:
     if n == 0:
         return float("nan"), float("nan")
     den = (a + b) * (c + d) * (a + c) * (b + d)
-    return newcombe_difference(a + b, n, a + c, n, (a * d - b * c) / math.sqrt(den) if den else 0.0)
+    # the correlation of the two margins, corrected as Newcombe's method 10 does: ad − bc within n/2
+    # of 0 counts as none (else every pair concordant, b = c = 0, gives a point at p = 0.5)
+    cross = a * d - b * c
+    if not den or 0 <= cross <= n / 2:
+        phi = 0.0
+    else:
+        phi = (cross - n / 2 if cross > 0 else cross) / math.sqrt(den)
+    return newcombe_difference(a + b, n, a + c, n, phi)

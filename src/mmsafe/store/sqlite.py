@@ -5,7 +5,9 @@ re-run alone and a killed run resumes where it stopped."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -86,14 +88,35 @@ def _first_line(exc: BaseException) -> str:
 R = TypeVar("R", bound=BaseModel)
 
 
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A run database this process may not write (an archived or shared run, a read-only mount):
+    opened read-only, and, where SQLite cannot even keep its shared-memory file beside it, as an
+    immutable file (what is in run.db; a run still writing there is not seen)."""
+    uri = "file:" + urllib.parse.quote(str(path.resolve()))
+    for mode in ("?mode=ro", "?immutable=1"):
+        conn = sqlite3.connect(uri + mode, uri=True, check_same_thread=False)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+    return sqlite3.connect(uri + "?immutable=1", uri=True, check_same_thread=False)
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
 class Store:
     def __init__(self, path: Path, create: bool = True) -> None:
         self.path = path
-        self._read = _connect(path)
+        self.read_only = not create and path.exists() and not _writable(path)  # report, export, compare only
+        self._read = _connect_readonly(path) if self.read_only else _connect(path)
         try:
             if not create:
                 self._check_run_db()
-            self._read.executescript(SCHEMA)
+            if not self.read_only:
+                self._read.executescript(SCHEMA)
         except BaseException:
             self._read.close()
             raise
