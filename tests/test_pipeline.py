@@ -109,3 +109,44 @@ def test_a_judge_that_fails_stops_generation_instead_of_hanging(tmp_path):
         assert "crashed" in str(exc)
     else:
         raise AssertionError("the judge's failure was not raised")
+
+
+def test_a_judge_stage_stopped_part_way_leaves_the_store_writable(tmp_path):
+    """The judge stage reads unjudged answers through a cursor while the writer commits verdicts: a
+    judge that fails (or a Ctrl-C) part-way must not leave that cursor's old snapshot holding the
+    connection, or recording the run's end fails with "database is locked" and the reason is lost."""
+    from mmsafe.engine import runner
+
+    cases = [Case(id=f"c{i}", turns=(Message.user("q"),)) for i in range(600)]
+
+    class FailsLater(SlowJudge):
+        name, batch_size = "later", 50
+        calls = 0
+
+        async def judge(self, items):
+            FailsLater.calls += 1
+            if FailsLater.calls == 3:
+                raise ValueError("judge model crashed")
+            return await super().judge(items)
+
+    async def go():
+        store = Store.open(tmp_path / "run")
+        try:
+            store.add_cases(cases)
+            for c in cases:
+                store.put_generation(Generation(case_id=c.id, target="t", output=(Part(text="a"),)))
+            await store.flush()
+            run_id = store.begin_run("x", ["later"], "test")
+            try:
+                await runner.judge(store, [FailsLater()], None)
+            except ValueError:  # as evaluate does: the end is recorded while the error (its frames) is alive
+                await store.flush()
+                store.end_run(run_id, "failed", "judge model crashed")  # raised "database is locked" before
+            else:
+                raise AssertionError("the judge's failure was not raised")
+            return [i["status"] for i in store.invocations()], store.count("verdicts")
+        finally:
+            store.close()
+
+    statuses, judged = asyncio.run(go())
+    assert statuses == ["failed"] and judged == 100

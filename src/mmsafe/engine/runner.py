@@ -239,6 +239,9 @@ async def judge(store: Store, judges: list[Judge], limit: int | None = None, pro
                 stats.done += len(batch)
                 bar.advance(len(batch))
 
-        await asyncio.gather(*(worker() for _ in range(max(1, j.concurrency))))
+        try:
+            await asyncio.gather(*(worker() for _ in range(max(1, j.concurrency))))
+        finally:  # stopped or failed part-way: the store's read cursor is let go, so the run can record why
+            rows.close()
         await store.flush()
     return out

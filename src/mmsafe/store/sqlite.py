@@ -129,7 +129,11 @@ class Store:
         A database that is not an mmsafe run (empty, damaged, another program's) is a UsageError."""
         folder = Path(folder)
         db = folder / DB_NAME
-        if not db.exists():
+        try:
+            exists = db.exists()
+        except OSError as exc:  # a folder this user may not enter
+            raise folder_error(folder, exc) from None
+        if not exists:
             if not create:
                 raise UsageError(f"{folder} holds no mmsafe run ({DB_NAME} not found)")
             try:
@@ -431,8 +435,11 @@ class Store:
         the order they were stored: what the judge stage reads, streamed."""
         cur = self._read.execute(_unjudged("c.body, g.body", limit) + " ORDER BY g.rowid",
                                  (*((limit,) if limit else ()), judge))
-        while rows := cur.fetchmany(256):
-            yield from rows
+        try:
+            while rows := cur.fetchmany(256):
+                yield from rows
+        finally:  # an open cursor keeps an old snapshot: this connection could then write nothing (end_run)
+            cur.close()
 
     def count_unjudged(self, judge: str, limit: int | None = None) -> int:
         return self._read.execute(_unjudged("COUNT(*)", limit), (*((limit,) if limit else ()), judge)).fetchone()[0]
