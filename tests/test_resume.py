@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import mmsafe, write_suite
 from fake_openai import FakeOpenAI
 
@@ -202,3 +204,23 @@ def test_a_suite_file_moved_or_renamed_resumes_and_a_changed_one_names_only_what
     changed = mmsafe(*base, "--suite", str(moved), "--limit", "2")
     assert changed.returncode == 2 and "suite file content changed" in changed.stderr
     assert "limit" not in changed.stderr
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_while_the_suite_is_read_ends_at_once_and_makes_no_folder(tmp_path, sig, code):
+    suite = tmp_path / "big.jsonl"
+    with suite.open("w") as fh:
+        for i in range(300_000):
+            fh.write(json.dumps({"id": f"c{i}", "prompt": f"question {i}"}) + "\n")
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "mmsafe", "run", "--target", "openai", "--model", "m",
+                             "--base-url", "http://127.0.0.1:9/v1", "--suite", str(suite), "--judge", "refusal",
+                             "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OPENAI_API_KEY": "k"})
+    time.sleep(1.5)  # imports done, the suite being read (about 6 s for 300,000 rows here)
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 2.0, err  # not after the whole suite was read and recorded
+    assert proc.returncode in (code, -sig), (proc.returncode, err)
+    assert "Traceback" not in err and not out.exists()

@@ -6,6 +6,7 @@ import math
 import signal
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -126,7 +127,18 @@ def judge_config(judge_model, judge_base_url, judge_api_key_env, judge_concurren
                        options=parse_params(judge_params, "--judge-param"), calibrate=calibrate)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context):
+        """A Ctrl-C before a command handles it (while it imports, say) exits 130 as a Ctrl-C does
+        anywhere else, not click's "Aborted!" with 1, the release gate's regression code."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mmsafe")
 def main() -> None:
     """Measure how safe AI models are: run suites against a model, judge the replies, report."""
@@ -198,7 +210,7 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
 
     from mmsafe.engine.progress import for_console
     from mmsafe.errors import MmsafeError
-    from mmsafe.evaluate import RESULTS, RunOptions, evaluate
+    from mmsafe.evaluate import RESULTS, RunOptions, evaluate, plan
     from mmsafe.report.leaderboard import console, plain, print_report
 
     err = console(stderr=True)
@@ -218,7 +230,12 @@ def run(as_json: bool, judges: tuple[str, ...], max_tokens, temperature, timeout
     try:
         with for_console(err) as progress:
             warn = lambda m: err.print(f"[yellow]warning:[/yellow] {plain(m, 2000)}")  # noqa: E731
-            results = asyncio.run(_until_sigterm(evaluate(opts, progress, warn=warn)))
+            began = time.perf_counter()
+            # the input is read and checked before the event loop starts: a Ctrl-C or SIGTERM there
+            # stops at once (the loop would act on it only after the whole suite was read)
+            planned = plan(opts, warn)
+            results = asyncio.run(_until_sigterm(evaluate(opts, progress, warn=warn, planned=planned,
+                                                          load_s=time.perf_counter() - began)))
     except MmsafeError as exc:
         _fail(exc)
     except (KeyboardInterrupt, Terminated) as exc:

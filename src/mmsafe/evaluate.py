@@ -342,10 +342,18 @@ class Laps:
         self._clock = now
 
 
-async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None) -> dict[str, Any]:
+async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None, planned: Plan | None = None,
+                   load_s: float = 0.0) -> dict[str, Any]:
+    """One run. `planned`: the plan already made (the CLI makes it before the event loop starts, so
+    a Ctrl-C while a large suite is validated stops at once, with no run folder made), and
+    `load_s` what making it took."""
     lap = Laps()
-    p = plan(opts, warn)  # everything that can be wrong with the input fails here, before any write
-    lap("load")
+    if planned is None:
+        p = plan(opts, warn)  # everything that can be wrong with the input fails here, before any write
+        lap("load")
+    else:
+        p = planned
+        lap.times["load"] = round(load_s, 3)
     try:
         with _cluster(opts):  # --executor ray joins (or starts) Ray before the run folder is touched
             try:
