@@ -255,3 +255,22 @@ def test_markdown_escape_makes_untrusted_text_inert():
     assert "://" not in s.replace("\\", "") and "www." not in s.replace("\\", "")
     assert "@me" not in s and "#3" not in s.replace("\\", "") and "@bar" not in s
     assert len(md("x" * 1000, 50)) == 50
+
+
+def test_the_gate_refuses_an_unfinished_run(runs, tmp_path):
+    """A candidate whose last run did not finish (killed, interrupted) has answers not yet judged:
+    gating on it would count them as flips. The gate refuses (exit 2); a plain compare shows it, noted."""
+    import shutil
+    import sqlite3
+
+    root, _, _ = runs
+    partial = tmp_path / "partial"
+    shutil.copytree(root / "cand", partial)
+    con = sqlite3.connect(partial / "run.db")
+    con.execute("UPDATE runs SET status='running', finished=NULL WHERE id=(SELECT MAX(id) FROM runs)")
+    con.commit()
+    con.close()
+    gated = mmsafe("compare", str(root / "base"), str(partial), "--fail-on-regression")
+    assert gated.returncode == 2 and "last run is 'running'" in gated.stderr and "Traceback" not in gated.stderr
+    shown = mmsafe("compare", str(root / "base"), str(partial))
+    assert shown.returncode == 0 and "partial" in shown.stdout

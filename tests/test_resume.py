@@ -224,3 +224,20 @@ def test_a_stop_while_the_suite_is_read_ends_at_once_and_makes_no_folder(tmp_pat
     assert time.monotonic() - sent < 2.0, err  # not after the whole suite was read and recorded
     assert proc.returncode in (code, -sig), (proc.returncode, err)
     assert "Traceback" not in err and not out.exists()
+
+
+def test_an_invocation_that_does_not_finish_leaves_no_stale_results(tmp_path):
+    """results.json belongs to a finished invocation: a later one that fails or is stopped removes
+    the older file instead of leaving numbers that read as current (report reads run.db)."""
+    suite = write_suite(tmp_path / "s.jsonl", [f"question {i}" for i in range(6)])
+    out = tmp_path / "run"
+    with FakeOpenAI() as srv:
+        args = ["run", "--target", "openai", "--model", "m", "--base-url", srv.base_url, "--suite", str(suite),
+                "--judge", "refusal", "--out", str(out), "--max-attempts", "1"]
+        assert mmsafe(*args, "--limit", "2").returncode == 0
+        assert (out / "results.json").exists()
+    failed = mmsafe(*args)  # the server is gone: the run stops with exit 2, recorded as failed
+    assert failed.returncode == 2, failed.stderr
+    assert not (out / "results.json").exists()
+    report = mmsafe("report", str(out))
+    assert report.returncode == 0 and "failed" in report.stdout

@@ -410,7 +410,7 @@ def compare(baseline: Path, candidate: Path, judge: str | None, fail_on_regressi
     """Compare two runs of the same suite case by case (paired): the release gate."""
     import json
 
-    from mmsafe.errors import MmsafeError
+    from mmsafe.errors import MmsafeError, UsageError
     from mmsafe.gate.compare import compare as do_compare
     from mmsafe.gate.summary import markdown, print_compare
     from mmsafe.store.outfile import write_output
@@ -418,6 +418,12 @@ def compare(baseline: Path, candidate: Path, judge: str | None, fail_on_regressi
 
     try:
         res = do_compare(baseline, candidate, margin=margin, judge=judge)
+        unfinished = [f"the {side}'s last run is '{res[side]['last_status']}'" for side in ("baseline", "candidate")
+                      if res[side]["last_status"] not in (None, "finished")]
+        if fail_on_regression and unfinished:  # a gate on partial numbers: answers not yet judged read as flips
+            raise UsageError(f"--fail-on-regression: {' and '.join(unfinished)}, so its numbers are partial; run "
+                             "the same `mmsafe run` command again to finish it, then compare (without the flag, "
+                             "compare shows the partial numbers)")
         if markdown_file is not None:
             text = markdown(res, max_flips)
             write_output(markdown_file, "--markdown", lambda fh: fh.write(text))

@@ -393,6 +393,9 @@ async def _run(opts: RunOptions, p: Plan, progress, lap: Laps, warn=lambda msg: 
     try:
         store.bind_spec(p.spec)
         run_id = store.begin_run(p.spec.digest(), list(p.judge_names), __version__)
+        # an older results.json would outlive an invocation that does not finish, and read as current:
+        # it is written again when this one finishes (report and compare read run.db meanwhile)
+        (p.out / RESULTS).unlink(missing_ok=True)
         try:
             await _stages(store, opts, p, progress, lap, warn)
         except (KeyboardInterrupt, asyncio.CancelledError):
