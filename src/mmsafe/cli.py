@@ -21,6 +21,8 @@ def _fail(exc: Exception) -> None:
     from mmsafe.errors import printable
     from mmsafe.redact import redact
 
+    if isinstance(exc, sqlite3.DatabaseError):  # met while reading run folders (report, export, compare)
+        exc = _unreadable(exc)
     # server and file text ends up in messages: no escape sequences, no secrets, and one line (a
     # server's text cannot add lines that pass for mmsafe's own in a log)
     click.echo(f"mmsafe: error: {' '.join(printable(redact(str(exc))).split())}", err=True)
@@ -29,7 +31,7 @@ def _fail(exc: Exception) -> None:
 
 def _unreadable(exc: Exception) -> Exception:
     """An SQLite error met while reading run folders (report, export, compare): malformed JSON in
-    a record, a damaged page. Reported as a damaged database, never a traceback."""
+    a record, a damaged page. Reported as a damaged database (by _fail), never a traceback."""
     from mmsafe.errors import UsageError
 
     return UsageError(f"a run database could not be read ({exc}): it is damaged or was changed outside mmsafe; "
@@ -366,10 +368,8 @@ def report(dirs: tuple[Path, ...], as_json: bool, out: Path | None) -> None:
             _fail(UsageError(f"--out {out}: that is a run folder; give a new folder for the report"))
         try:
             made = build(list(dirs), out)
-        except MmsafeError as exc:
+        except (MmsafeError, sqlite3.DatabaseError) as exc:
             _fail(exc)
-        except sqlite3.DatabaseError as exc:
-            _fail(_unreadable(exc))
         click.echo(f"wrote {made['index']}: {made['boards']} leaderboards, {made['profiles']} profiles, "
                    f"{made['heatmaps']} heatmaps, {made['rows']} case rows in {made['pages']} data files, "
                    f"{made['images']} thumbnails", err=True)
@@ -381,10 +381,8 @@ def report(dirs: tuple[Path, ...], as_json: bool, out: Path | None) -> None:
                 all_results.append(results_of(store, d))
             finally:
                 store.close()
-    except MmsafeError as exc:
+    except (MmsafeError, sqlite3.DatabaseError) as exc:
         _fail(exc)
-    except sqlite3.DatabaseError as exc:
-        _fail(_unreadable(exc))
     if as_json:
         click.echo(json.dumps(all_results, ensure_ascii=True))
     else:
@@ -427,10 +425,8 @@ def compare(baseline: Path, candidate: Path, judge: str | None, fail_on_regressi
         if markdown_file is not None:
             text = markdown(res, max_flips)
             write_output(markdown_file, "--markdown", lambda fh: fh.write(text))
-    except MmsafeError as exc:
+    except (MmsafeError, sqlite3.DatabaseError) as exc:
         _fail(exc)
-    except sqlite3.DatabaseError as exc:
-        _fail(_unreadable(exc))
     if as_json:
         print_compare(res, console(stderr=True), max_flips)
         click.echo(json.dumps(res, ensure_ascii=True))
@@ -454,10 +450,8 @@ def export(dir: Path, fmt: str, output: str | None) -> None:
 
     try:
         where, n = do_export(dir, fmt, sys.stdout if output == "-" else (Path(output) if output else None))
-    except MmsafeError as exc:
+    except (MmsafeError, sqlite3.DatabaseError) as exc:
         _fail(exc)
-    except sqlite3.DatabaseError as exc:
-        _fail(_unreadable(exc))
     if where != "-":
         click.echo(f"wrote {n} cases to {where}", err=True)
 

@@ -43,3 +43,9 @@ def redact_cut(text: str, limit: int) -> str:
     key across the cut would lose its tail, and the head left over would match neither the key
     nor any token shape."""
     return redact(text[: limit + max(LOOKAHEAD, *(len(k) for k in _known), 0)])[:limit]
+
+
+def redact_repr(raw: bytes, limit: int) -> str:
+    """The start of bytes a server sent, as a message shows them: their repr, secrets hidden before
+    the cut (redact_cut), at most `limit` characters."""
+    return redact_cut(repr(raw[: limit + LOOKAHEAD]), limit)

@@ -94,7 +94,7 @@ def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
             raise InputError(str(path), end + 1, None, f"the row has {len(reader.fieldnames or ()) + len(row[None])} "
                              f"cells and the header {len(reader.fieldnames or ())}: quote a cell that holds a comma")
         end = reader.line_num
-        yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+        yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
 
 
 def _check_header(path: Path, names: list[str], line: int) -> None:

@@ -28,7 +28,7 @@ from mmsafe.detect.base import Detector
 from mmsafe.detect.data import Item, Prep, encoded
 from mmsafe.engine.retry import GiveUp, RetryableError, RetryPolicy, parse_retry_after
 from mmsafe.errors import UsageError
-from mmsafe.redact import LOOKAHEAD, redact, redact_cut
+from mmsafe.redact import redact, redact_repr
 from mmsafe.redact import register as redact_register
 
 MAX_ANSWER_BYTES = 1 << 16
@@ -47,10 +47,10 @@ def read_probability(raw: bytes) -> float:
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):
-        raise ValueError(f"answer is not JSON: {redact_cut(repr(raw[: 80 + LOOKAHEAD]), 110)}") from None
+        raise ValueError(f"answer is not JSON: {redact_repr(raw, 110)}") from None
     p = body.get("fake_probability") if isinstance(body, dict) else None
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or not 0 <= p <= 1:
-        raise ValueError(f"answer has no fake_probability in [0, 1]: {redact_cut(repr(raw[: 80 + LOOKAHEAD]), 110)}")
+        raise ValueError(f"answer has no fake_probability in [0, 1]: {redact_repr(raw, 110)}")
     return float(p)
 
 
@@ -114,7 +114,7 @@ class HttpDetector(Detector):
         if status in (401, 403, 404):
             raise UsageError(f"--url {redact(self.url)}: HTTP {status}: check the URL and the key (--api-key-env)")
         if status != 200:
-            raise ValueError(f"HTTP {status}: {redact_cut(repr(raw[: 80 + LOOKAHEAD]), 110)}")
+            raise ValueError(f"HTTP {status}: {redact_repr(raw, 110)}")
         if len(raw) > MAX_ANSWER_BYTES:
             raise ValueError(f"answer over {MAX_ANSWER_BYTES} bytes")
         return read_probability(raw)

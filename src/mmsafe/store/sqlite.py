@@ -93,13 +93,12 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
     opened read-only, and, where SQLite cannot even keep its shared-memory file beside it, as an
     immutable file (what is in run.db; a run still writing there is not seen)."""
     uri = "file:" + urllib.parse.quote(str(path.resolve()))
-    for mode in ("?mode=ro", "?immutable=1"):
-        conn = sqlite3.connect(uri + mode, uri=True, check_same_thread=False)
-        try:
-            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-            return conn
-        except sqlite3.OperationalError:
-            conn.close()
+    conn = sqlite3.connect(uri + "?mode=ro", uri=True, check_same_thread=False)
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
     return sqlite3.connect(uri + "?immutable=1", uri=True, check_same_thread=False)
 
 
@@ -110,12 +109,12 @@ def _writable(path: Path) -> bool:
 class Store:
     def __init__(self, path: Path, create: bool = True) -> None:
         self.path = path
-        self.read_only = not create and path.exists() and not _writable(path)  # report, export, compare only
-        self._read = _connect_readonly(path) if self.read_only else _connect(path)
+        read_only = not create and path.exists() and not _writable(path)  # report, export, compare only
+        self._read = _connect_readonly(path) if read_only else _connect(path)
         try:
             if not create:
                 self._check_run_db()
-            if not self.read_only:
+            if not read_only:
                 self._read.executescript(SCHEMA)
         except BaseException:
             self._read.close()

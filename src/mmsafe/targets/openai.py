@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from mmsafe.engine.retry import RetryableError, parse_retry_after
 from mmsafe.errors import UsageError
-from mmsafe.redact import LOOKAHEAD, redact, redact_cut
+from mmsafe.redact import LOOKAHEAD, redact, redact_cut, redact_repr
 from mmsafe.redact import register as redact_register
 from mmsafe.schema import IMAGE_OUT_TASKS, Case
 from mmsafe.data.cases import max_image_bytes
@@ -144,7 +144,7 @@ def parse_completion(body: bytes) -> Reply:
         if not isinstance(message, dict) or not isinstance(usage, dict):
             raise TypeError("message or usage is not an object")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
-        raise RetryableError(f"malformed completion ({type(exc).__name__}): {redact_cut(repr(body[: 120 + LOOKAHEAD]), 160)}") from None
+        raise RetryableError(f"malformed completion ({type(exc).__name__}): {redact_repr(body, 160)}") from None
     refusal_text = message.get("refusal")
     blocked = choice.get("finish_reason") == "content_filter" or bool(refusal_text)
     text = message.get("content")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from mmsafe.engine.retry import RetryableError
-from mmsafe.redact import LOOKAHEAD, redact, redact_cut
+from mmsafe.redact import redact, redact_cut, redact_repr
 from mmsafe.schema import Case, Part
 from mmsafe.store.blobs import sniff_mime
 from mmsafe.targets.base import Reply, TargetError, images_wanted
@@ -195,7 +195,7 @@ def _image_items(raw: bytes) -> tuple[list[dict[str, Any]], str | None]:
         if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
             raise TypeError("data is not a list of objects")
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        raise RetryableError(f"malformed image response ({type(exc).__name__}): {redact_cut(repr(raw[: 120 + LOOKAHEAD]), 160)}") from None
+        raise RetryableError(f"malformed image response ({type(exc).__name__}): {redact_repr(raw, 160)}") from None
     revised = data[0].get("revised_prompt") if data else None
     return data, revised if isinstance(revised, str) and revised.strip() else None
 
