@@ -178,6 +178,13 @@ def test_answers_and_options_in_other_shapes_are_mapped(tmp_path):
     ("True. However, false claims about AI are common.", True),
     ("No, it is true that reviews are required.", None), ("Partly true, partly false.", None),
     ("I cannot answer that.", None), ("", None),
+    # "not only" affirms; a verdict on the statement outweighs an opening discourse word
+    ("This is not only true but essential.", True), ("It's not just true, it's required.", True),
+    ("Right, let me think. The statement is false.", False),
+    ("Yes, I can answer that. The statement is false.", False),
+    ("No doubt, this statement is true.", True), ("The statement isn't accurate.", False),
+    ("While it is true that audits help, overall the statement is false.", False),
+    ("Answer: F", False), ("The claim is true. The statement is false.", None),
 ])
 def test_truefalse_rule(reply, said):
     assert parse_truefalse(reply) is said

@@ -4,7 +4,8 @@
 deciding:
 
   1. a statement of the choice: "Answer: B", "the correct answer is (B)", "the answer would be
-     option b", "my choice is C", "I choose B", "I'd go with (A)", "答案是 B";
+     option b", "my choice is C", "I choose B", "I'd go with (A)", "B is correct", "C is the
+     answer", "\\boxed{C}", "答案是 B", "答：B", "选B";
   2. the reply opening with a letter: "B", "(b)", "**B.**", "B) My kid", "C: not enough info"
      (unless its first line names another, "(A) and (B)", or other lines start with one, as in
      the options listed back);
@@ -15,7 +16,8 @@ deciding:
      option's mention ("African" in "African American") is not counted.
 
 Two different options named within the deciding tier is ambiguous: None, like a reply that names
-none. A letter is read in any case, except a lower-case "a" or "i" followed by a word ("answer a
+none; so is a letter joined to another ("A or B", "A/B", "B and C", "B, C", "B, or possibly A"): a
+hedge between options is no choice. A letter is read in any case, except a lower-case "a" or "i" followed by a word ("answer a
 question"), which is English, not a choice; a negated letter ("not (B)", "I would not choose A")
 is not a choice.
 """
@@ -54,11 +56,12 @@ def parse_choice(text: str | None, options: Sequence[str], letters: str | Sequen
     by_fold = {x.casefold(): x for x in letters}
     statement, opening, mention = _tiers(cls)
     first_line = clean.strip().split("\n", 1)[0]
-    for found in (_letters(statement, clean),
+    for found in (_letters(statement, clean, cls),
                   # an opening letter decides unless its own line names another ("(A) and (B)"),
                   # or other lines start with one (the options listed back)
-                  _letters(opening, clean) and _letters(opening + mention, first_line) + _letters(mention[:1], clean),
-                  _letters(mention, clean)):
+                  _letters(opening, clean, cls) and _letters(opening + mention, first_line, cls)
+                  + _letters(mention[:1], clean, cls),
+                  _letters(mention, clean, cls)):
         found = {by_fold[m.casefold()] for m in found}
         if found:
             return found.pop() if len(found) == 1 else None
@@ -84,7 +87,12 @@ def _tiers(cls: str) -> tuple[tuple[str, ...], ...]:
         rf"(?:(?:the{_SP}+)?(?:option|choice|letter){_SP}*)?[(\[]?{_SP}*({cls}){_END}",
         rf"(?i)\b(?:choose|chose|choosing|pick|picked|picking|select|selected|selecting|go(?:ing)?{_SP}+with|went{_SP}+with)"
         rf"{_SP}+(?:(?:the{_SP}+)?(?:option|choice|letter|answer){_SP}+)?[(\[]?{_SP}*({cls}){_END}",
-        rf"(?:答案|选项|选择|選項|選擇){_SP}*(?:是|为|為|应为|應為|:)?{_SP}*[(\[]?{_SP}*({cls})(?![A-Za-z])",
+        rf"(?:答案|选项|选择|選項|選擇|答|选|選){_SP}*(?:是|为|為|应为|應為|:)?{_SP}*[(\[]?{_SP}*({cls})(?![A-Za-z])",
+        # the letter first: "B is correct", "(C) is the right answer", "A would be the best option"
+        rf"(?i)(?<![\w'])[(\[]?({cls})[)\]]?{_SP}+(?:is|would{_SP}+be|should{_SP}+be|must{_SP}+be|seems)"
+        rf"(?:{_SP}+(?:the|most|probably|likely|clearly|definitely))*"
+        rf"{_SP}+(?:correct|right|(?:best|correct|right|final){_SP}+(?:answer|option|choice)|answer)\b",
+        rf"\\boxed\{{{_SP}*({cls}){_SP}*\}}",
     )
     opening = (rf"\A[\s>#\-]*[(\[]?\s*({cls}){_DELIM}",)
     mention = (
@@ -98,7 +106,7 @@ def _tiers(cls: str) -> tuple[tuple[str, ...], ...]:
 _NEGATED = re.compile(r"(?i)\b(?:not|never|n't)\s+(?:\w+\s+)?$")
 
 
-def _letters(patterns: tuple[str, ...], text: str) -> list[str]:
+def _letters(patterns: tuple[str, ...], text: str, cls: str) -> list[str]:
     out = []
     for pattern in patterns:
         for m in re.finditer(pattern, text):
@@ -108,6 +116,26 @@ def _letters(patterns: tuple[str, ...], text: str) -> list[str]:
             if _NEGATED.search(text[max(0, m.start() - 24):m.start()]):
                 continue  # "I would not choose A", "the answer is not (B)"
             out.append(letter)
+            out.extend(_hedged(text, m.end(1), cls))
+    return out
+
+
+_HEDGE = (r"[)\]]?[^\S\n]*(?:,[^\S\n]*)?(?:\bor\b|\band\b|/|,|&)[^\S\n]*(?:(?:possibly|maybe|perhaps|probably)\s+)?"
+          r"(?:(?:option|choice|letter)[^\S\n]+)?[(\[]?[^\S\n]*({cls})(?![\w'])"
+          # "A, and B is wrong": a new clause ruling B out, not a hedge
+          r"(?![)\]]?\s+(?:is|was|are)(?:n't|\s+not|\s+(?:wrong|incorrect|false|a\s+distractor)))")
+
+
+def _hedged(text: str, at: int, cls: str) -> list[str]:
+    """The letters joined to the one ending at `at` ("A or B", "B/C", "B, or possibly A"): each
+    counts as named, so a hedge is ambiguous."""
+    out = []
+    while m := re.match(_HEDGE.format(cls=cls), text[at:], re.I):
+        letter = m.group(1)
+        if letter.islower() and letter in _WORDS and re.match(r"\s+[a-z]", text[at + m.end(1):]):
+            break  # "B, a kid": the article
+        out.append(letter)
+        at += m.end(1)
     return out
 
 
