@@ -107,6 +107,14 @@ def test_a_run_stores_replies_and_leaves_no_server_behind(tmp_path, monkeypatch)
     assert len(bodies) == 3 and all(b["output"][0]["text"].strip() and b["completion_tokens"] <= 12 for b in bodies)
     assert len(seen) == 1 and not seen[0].running and not port_open(seen[0].address)
     assert not EmbeddedServer.live
+    assert res["backends"] == ["llama.cpp server, 3 slots"]
+    # resumed with another slot count (replies decoded in other batches): both are on record, and said
+    res = asyncio.run(evaluate(RunOptions(limit=4, params={"max_tokens": 12}, judges=("refusal",), out=out, slots=2)))
+    assert res["backends"] == ["llama.cpp server, 3 slots", "llama.cpp server, 2 slots"]
+    from mmsafe.report.runs import load_runs
+    from mmsafe.report.site import run_facts
+
+    assert any("more than one decoding setup" in c for c in run_facts(load_runs([out])[0])["caveats"])
 
 
 def test_a_file_that_is_not_gguf_is_named_before_the_run(tmp_path):

@@ -438,6 +438,11 @@ async def _run_stages(store: Store, opts: RunOptions, p: Plan, judges: list[Any]
         if hasattr(user, "blobs"):
             user.blobs = store.blobs
     store.set_meta("note", p.target.note)
+    backend = getattr(p.target, "backend", None)  # e.g. the gguf server's slot count: it can change replies
+    if backend:
+        seen = list(store.meta("backends", []) or [])
+        if backend not in seen:
+            store.set_meta("backends", [*seen, backend])
     label = p.spec.target_label
     lap("store")
     try:
@@ -556,6 +561,8 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
         "run": {**spec.model_dump(mode="json"), "spec_hash": spec.digest(), "out": str(out)},
         "model": spec.target_label,
         "note": store.meta("note", ""),
+        # how a local target decoded (more than one: invocations of this run differed, e.g. in --slots)
+        "backends": store.meta("backends", []) or [],
         "primary_judge": names[0] if names else None,
         "timings_s": store.meta("timings", {}),
         "judge_processes": store.meta("judge_processes", {}) or {},  # judges that ran in processes: how many

@@ -119,6 +119,10 @@ def run_facts(run: Run) -> dict[str, Any]:
     caveats = []
     if res.get("note"):
         caveats.append(str(res["note"]))
+    backends = [str(b) for b in res.get("backends") or []]
+    if len(backends) > 1:
+        caveats.append("replies came from more than one decoding setup (" + "; ".join(backends)
+                       + "): greedy replies can differ between them")
     last = (res.get("invocations") or [{}])[-1]
     if last.get("status") not in (None, "finished"):
         caveats.append(f"the last run on this folder is '{last['status']}': these numbers are partial")
