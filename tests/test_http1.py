@@ -178,6 +178,25 @@ def test_a_decompression_bomb_is_cut_at_the_cap():
     assert (status, len(body), cut) == (200, 1000, True)
 
 
+def test_the_aiohttp_path_cuts_a_decompression_bomb_at_the_cap_too():
+    # image URLs (and MMSAFE_HTTP_CLIENT=aiohttp) read through aiohttp: its Content-Length counts the
+    # compressed bytes, so a small gzip body must not be read whole and inflated past the cap
+    import aiohttp
+
+    from mmsafe.targets.openai import _read_capped
+
+    bomb = gzip.compress(b"\0" * 50_000_000)
+    assert len(bomb) < 1_000_000
+
+    async def go():
+        async with Server(lambda req: ([_ok(bomb, "Content-Encoding: gzip")], False)) as srv:
+            async with aiohttp.ClientSession() as session, session.get(srv.url) as resp:
+                return await _read_capped(resp, 1_000_000)
+
+    body, cut = run(go())
+    assert cut is True and len(body) == 1_000_000
+
+
 @pytest.mark.parametrize("answer, says", [
     (b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n", "malformed status line"),
     (b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", "malformed status line"),

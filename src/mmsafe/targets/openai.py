@@ -303,7 +303,10 @@ class OpenAITarget:
 async def _read_capped(resp: Any, cap: int) -> tuple[bytes, bool]:
     """The body and whether it was cut: never more than `cap` bytes are held, so a huge or
     endless reply costs bounded memory (the connection is dropped at the cut)."""
-    if resp.content_length is not None and resp.content_length <= cap:  # the common case: one read
+    # the common case, one read; not for an encoded body, whose Content-Length counts the compressed
+    # bytes (a 600 KB gzip body can inflate to 600 MB): that one is inflated chunk by chunk, to the cap
+    encoded = resp.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity")
+    if resp.content_length is not None and resp.content_length <= cap and not encoded:
         return await resp.read(), False
     buf = bytearray()
     async for chunk in resp.content.iter_any():
