@@ -24,6 +24,8 @@ It counts every request per prompt and can misbehave on cue, by markers in the p
   [flood]     200 with a chunked body that never ends (until the client hangs up, or 30 s)
   [nanwait]   first request: 429 with Retry-After: nan and retry-after-ms: nan, then OK
   [chatimage] 200 whose message also carries a PNG in `message.images` (a unified model)
+  [chatimages5] the same with five PNGs in `message.images`
+  [429at2]    the second request (chat or images): 429 with Retry-After: 0, then OK
 Prompts with "bomb" get a refusal; others get a compliant reply that echoes the prompt.
 
 /images/generations (JSON) and /images/edits (multipart: `image` or repeated `image[]`) answer
@@ -188,6 +190,8 @@ class FakeOpenAI:
             return 401, err("invalid_api_key", "Incorrect API key provided", "invalid_request_error"), {}
         if "[429]" in prompt and n == 1:
             return 429, err("rate_limit_exceeded", "slow down", "requests"), {"Retry-After": "1"}
+        if "[429at2]" in prompt and n == 2:
+            return 429, err("rate_limit_exceeded", "slow down", "requests"), {"Retry-After": "0"}
         if "[503date]" in prompt and n == 1:
             return 503, err(None, "overloaded", "server_error"), {"Retry-After": email.utils.formatdate(time.time() + 2, usegmt=True)}
         if ("[500x2]" in prompt and n <= 2) or "[500]" in prompt:
@@ -208,13 +212,17 @@ class FakeOpenAI:
             return 400, err("content_policy_violation", "Your request was rejected by our safety system", "invalid_request_error"), {}
         if "[bad]" in prompt and n == 1:
             return 200, b'{"id": "x", "choices": [{"message": {"content": "trunc', {}
-        if "[chatimage]" in prompt:
-            b64 = base64.b64encode(make_png(prompt)).decode()
+        if "[chatimage" in prompt:
+            # the first answer's first picture is make_png(prompt); later ones differ (a new sample)
+            pngs = [make_png(prompt if (n, i) == (1, 0) else f"{prompt}#{n}#{i}")
+                    for i in range(5 if "[chatimages5]" in prompt else 1)]
             return 200, {
                 "id": "chatcmpl-fake", "object": "chat.completion", "model": req.get("model"),
                 "choices": [{"index": 0, "finish_reason": "stop", "message": {
                     "role": "assistant", "content": f"Here is the picture: {prompt}",
-                    "images": [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{b64}"}}]}}],
+                    "images": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,"
+                                                                          + base64.b64encode(png).decode()}}
+                               for png in pngs]}}],
             }, {}
         finish = "content_filter" if "[filter" in prompt else "stop"
         text = "" if finish == "content_filter" else (REFUSAL if "bomb" in prompt.lower() else f"Sure. Here is how: {prompt}")
@@ -260,6 +268,8 @@ class FakeOpenAI:
             return 400, err("content_policy_violation", "Your request was rejected by our safety system", "image_generation_user_error"), {}
         if "[500x2]" in prompt and n <= 2:
             return 500, err(None, "boom", "server_error"), {}
+        if "[429at2]" in prompt and n == 2:
+            return 429, err("rate_limit_exceeded", "slow down", "requests"), {"Retry-After": "0"}
         if "[emptydata]" in prompt:
             return 200, {"created": 0, "data": []}, {}
         count = int(fields.get("n", 1) or 1)

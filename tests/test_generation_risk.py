@@ -204,6 +204,76 @@ def test_openai_block_is_a_refusal_and_edits_make_one_image(fake_server, tmp_pat
     assert len(fake_server.image_requests) == 1
 
 
+def test_a_transient_error_part_way_keeps_the_images_already_made(fake_server, tmp_path):
+    # one image per answer, a 429 on the second request: the engine's retry asks only for the rest
+    from mmsafe.engine.retry import RetryableError
+
+    t = _openai(fake_server, tmp_path, 3)
+
+    async def go():
+        await t.start()
+        try:
+            with pytest.raises(RetryableError, match="429"):
+                await t.generate(_case("c", "draw [photo] [n1] [429at2]"))
+            return await t.generate(_case("c", "draw [photo] [n1] [429at2]"))
+        finally:
+            await t.close()
+
+    reply = asyncio.run(go())
+    shas = [p.image_sha256 for p in reply.output if p.type == "image"]
+    assert len(shas) == 3 and len(set(shas)) == 3 and reply.provider_message is None
+    # 3 asked (1 made: the cap learnt), 1 asked (429), then 1 and 1: three images paid for, not 1 + 3
+    assert [r["fields"]["n"] for r in fake_server.image_requests] == [3, 1, 1, 1]
+    assert not t.partial_images
+
+
+def _chat_target(srv, tmp_path, samples: int):
+    from mmsafe.targets.openai import OpenAITarget
+
+    t = OpenAITarget(TargetConfig(model="img", base_url=srv.base_url, samples=samples, image_api="chat"))
+    t.blobs = BlobStore(tmp_path / "blobs")
+    return t
+
+
+def test_image_api_chat_asks_one_reply_per_image_and_keeps_what_a_429_left(fake_server, tmp_path):
+    t = _chat_target(fake_server, tmp_path, 3)
+    prompt = "draw [chatimage] [429at2]"
+
+    async def go():
+        await t.start()
+        try:
+            with pytest.raises(Exception, match="429"):
+                await t.generate(_case("c", prompt))
+            return await t.generate(_case("c", prompt))
+        finally:
+            await t.close()
+
+    reply = asyncio.run(go())
+    images = [p for p in reply.output if p.type == "image"]
+    # three images from three answered chat requests (the 429 in between cost none of them)
+    assert len(images) == 3 and len({p.image_sha256 for p in images}) == 3
+    assert fake_server.count(prompt) == 4 and not reply.provider_refusal
+
+
+def test_a_chat_reply_naming_many_images_keeps_only_those_asked(fake_server, tmp_path):
+    from mmsafe.targets.openai import CHAT_IMAGES_KEPT
+
+    t = _chat_target(fake_server, tmp_path, 2)
+    image_reply = _ask(t, "draw [chatimages5]")
+    assert sum(p.type == "image" for p in image_reply.output) == 2  # --samples 2: two kept of five
+    text_case = Case(id="t", turns=(Message.user("hi [chatimages5]"),), task="TT")
+    t2 = _chat_target(fake_server, tmp_path, 1)
+
+    async def go():
+        await t2.start()
+        try:
+            return await t2.generate(text_case)
+        finally:
+            await t2.close()
+
+    assert sum(p.type == "image" for p in asyncio.run(go()).output) == CHAT_IMAGES_KEPT < 5
+
+
 def test_n_param_is_refused(fake_server):
     from mmsafe.targets.openai import OpenAITarget
 

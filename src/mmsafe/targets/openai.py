@@ -21,13 +21,13 @@ from mmsafe.engine.retry import RetryableError, parse_retry_after
 from mmsafe.errors import UsageError
 from mmsafe.redact import LOOKAHEAD, redact, redact_cut, redact_repr
 from mmsafe.redact import register as redact_register
-from mmsafe.schema import IMAGE_OUT_TASKS, Case
+from mmsafe.schema import IMAGE_OUT_TASKS, Case, Part
 from mmsafe.data.cases import max_image_bytes
 from mmsafe.store.blobs import BlobStore
 from mmsafe import __version__
 from mmsafe.targets import http1
 from mmsafe.targets import openai_images as images
-from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable
+from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable, images_wanted
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 POLICY_CODES = {"content_policy_violation", "content_filter", "moderation_blocked", "safety_block"}
@@ -160,6 +160,11 @@ def parse_completion(body: bytes) -> Reply:
     )
 
 
+# images kept from one chat reply to a text task (a reply may name any number of URLs, each fetched
+# and stored); an image task keeps the images it asked for
+CHAT_IMAGES_KEPT = 4
+
+
 class OpenAITarget:
     """Any OpenAI-compatible /chat/completions endpoint."""
 
@@ -192,6 +197,8 @@ class OpenAITarget:
         self.image_api = cfg.image_api
         self.samples = cfg.samples  # images per text-to-image prompt (--samples)
         self.n_cap: int | None = None  # the most images one request gets from this endpoint, once seen
+        # images made for a prompt whose --samples request then failed transiently: its retry asks the rest
+        self.partial_images: dict[tuple, tuple[list[Part], str | None]] = {}
         self.max_image_bytes = max_image_bytes()  # a bad $MMSAFE_MAX_IMAGE_MB fails here, before the run
         if self.image_model != self.model:
             self.note += f" (images: {self.image_model})"
@@ -236,6 +243,12 @@ class OpenAITarget:
             body = await asyncio.to_thread(_request_body, model, case, self._params, self.blobs)
         else:
             body = _request_body(model, case, self._params, None)
+        want = images_wanted(case, self.samples) if image_task else 1
+        if want > 1:  # --samples N from a model that answers with images in chat: one reply an image
+            return await images.samples(self, case, want, lambda missing: self._chat_images(body, missing))
+        return await self._chat(body, image_task, want if image_task else CHAT_IMAGES_KEPT)
+
+    async def _chat(self, body: bytes, image_task: bool, keep: int) -> Reply:
         cap = max(self.max_body_bytes, images.body_cap(self.max_image_bytes)) if image_task else self.max_body_bytes
         status, headers, raw, cut = await self.post(self.url, body, self._headers, cap)
         if status != 200:
@@ -244,8 +257,18 @@ class OpenAITarget:
             return cut_reply(raw, cap)
         reply = parse_completion(raw)
         if images.may_hold_images(raw):  # a unified model's reply with pictures in it
-            reply = await images.with_chat_images(self, reply, raw)
+            reply = await images.with_chat_images(self, reply, raw, keep)
         return reply
+
+    async def _chat_images(self, body: bytes, missing: int) -> tuple[list[Part], str | None, str | None]:
+        """One chat request of a --samples prompt: (its images, its text, why no image came)."""
+        reply = await self._chat(body, True, missing)
+        made = [p for p in reply.output if p.type == "image"]
+        text = " ".join(p.text for p in reply.output if p.type == "text" and p.text and p.text.strip()) or None
+        if made:
+            return made, text, None
+        return [], text, reply.provider_message or ("blocked by the provider" if reply.provider_refusal
+                                                    else "the reply held no image")
 
     async def post(self, url: str, body: bytes, headers: dict[str, str], cap: int) -> tuple[int, Any, bytes, bool]:
         """(status, headers, body, cut) of one POST to the API; transport trouble is classified here."""

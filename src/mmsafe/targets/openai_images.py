@@ -25,6 +25,7 @@ import json
 import re
 import secrets
 from dataclasses import replace
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
@@ -140,19 +141,48 @@ async def generate(t: OpenAITarget, case: Case) -> Reply:
     return Reply(output=tuple(parts))
 
 
+async def samples(t: OpenAITarget, case: Case, want: int,
+                  ask: Callable[[int], Awaitable[tuple[list[Part], str | None, str | None]]]) -> Reply:
+    """`want` images for one text-to-image prompt, in as many requests as the endpoint needs.
+    `ask(missing)` makes one request: (images, text beside them, why it stopped or None).
+
+    A transient error (429, 5xx, a time-out) part way keeps the images already made: the engine's
+    retry of this case asks only for the missing ones, instead of paying for all of them again."""
+    key = (case.id, case.prompt, want)  # an attacked variant of the case asks another prompt
+    got, text = t.partial_images.pop(key, ([], None))
+    stopped = None
+    try:
+        while len(got) < want:
+            made, said, stopped = await ask(want - len(got))
+            text = text or said
+            got += made[: want - len(got)]
+            if stopped:
+                break
+    except RetryableError:
+        if got:
+            t.partial_images[key] = (got, text)
+        raise
+    if not got:
+        return Reply(output=(*([Part(text=text)] if text else []),), provider_refusal=True, provider_message=stopped)
+    note = f"{want - len(got)} of {want} images not made: {stopped}" if stopped else None
+    return Reply(output=(*got, *([Part(text=text)] if text else [])), provider_message=note)
+
+
 async def _generations(t: OpenAITarget, case: Case, want: int) -> Reply:
-    """`want` images for one text-to-image prompt, in as many requests as the endpoint needs."""
+    """`want` images from /images/generations: n = the images still missing, again while the
+    endpoint answers fewer (a server that caps n), n=1 from then on after a 400 to n > 1."""
     from mmsafe.targets.openai import error_reply
 
     url = f"{t.base_url}/images/generations"
-    got: list[Part] = []
-    revised, stopped = None, None
-    while len(got) < want:
-        n = min(want - len(got), t.n_cap or want)
-        body = json.dumps({"model": t.image_model, "prompt": case.prompt, "n": n, **t._image_params}).encode()
-        cap = body_cap(t.max_image_bytes) * n
-        status, resp_headers, raw, cut = await t.post(url, body, t._headers, cap)
-        if status != 200:
+
+    async def ask(missing: int) -> tuple[list[Part], str | None, str | None]:
+        while True:
+            n = min(missing, t.n_cap or missing)
+            body = json.dumps({"model": t.image_model, "prompt": case.prompt, "n": n, **t._image_params}).encode()
+            cap = body_cap(t.max_image_bytes) * n
+            status, resp_headers, raw, cut = await t.post(url, body, t._headers, cap)
+            if status == 200:
+                break
             try:
                 blocked = error_reply(status, raw, resp_headers, url)
             except TargetError:
@@ -160,24 +190,19 @@ async def _generations(t: OpenAITarget, case: Case, want: int) -> Reply:
                     t.n_cap = 1
                     continue
                 raise
-            stopped = blocked.provider_message or "blocked by the provider"
-            break
+            return [], None, blocked.provider_message or "blocked by the provider"
         if cut:
             raise TargetError(f"image response cut off at {cap} bytes: an image is over the "
                               f"{_mib(t.max_image_bytes)} MiB limit per image ($MMSAFE_MAX_IMAGE_MB)")
         data, rev = await _off_loop(len(raw), _image_items, raw)
         if not data:
-            stopped = "the image endpoint returned no image (empty data)"
-            break
-        revised = revised or rev
-        for item in data[: want - len(got)]:
-            got.append(await _image_of(t, item.get("b64_json"), item.get("url")))
+            return [], None, "the image endpoint returned no image (empty data)"
+        made = [await _image_of(t, item.get("b64_json"), item.get("url")) for item in data[:missing]]
         if len(data) < n and t.n_cap is None:  # the server's cap on n, remembered for the next prompts
             t.n_cap = len(data)
-    if not got:
-        return Reply(output=(), provider_refusal=True, provider_message=stopped)
-    note = f"{want - len(got)} of {want} images not made: {stopped}" if stopped else None
-    return Reply(output=(*got, *([Part(text=revised)] if revised else [])), provider_message=note)
+        return made, rev, None
+
+    return await samples(t, case, want, ask)
 
 
 def _mib(n: int) -> str:
@@ -290,13 +315,14 @@ def _urls(raw: bytes) -> list[Any]:
     return out
 
 
-async def with_chat_images(t: OpenAITarget, reply: Reply, raw: bytes) -> Reply:
-    """The reply with the images its chat message carries added after its text."""
+async def with_chat_images(t: OpenAITarget, reply: Reply, raw: bytes, keep: int) -> Reply:
+    """The reply with the first `keep` images its chat message carries added after its text (a
+    reply may name any number of image URLs: each would be fetched and stored)."""
     found = await _off_loop(len(raw), _urls, raw)
     if not found:
         return reply
     parts = []
-    for u in found:
+    for u in found[:keep]:
         is_url = isinstance(u, str) and u[:8].lower().startswith(("data:", "http://", "https://"))
         parts.append(await _image_of(t, None, u) if is_url else await _image_of(t, u, None))
     text = tuple(p for p in reply.output if p.type != "text" or (p.text and p.text.strip()))
