@@ -234,6 +234,8 @@ def test_bad_input_exits_2(runs, tmp_path):
     # a run judged by another judge only: nothing in common to compare
     other = tmp_path / "rejudged"
     shutil.copytree(root / "cand", other)
+    import sqlite3
+
     from mmsafe.store import Store
 
     store = Store.open(other, create=False)
@@ -241,6 +243,10 @@ def test_bad_input_exits_2(runs, tmp_path):
         store.set_meta("judges", ["embedding"])
     finally:
         store.close()
+    con = sqlite3.connect(other / "run.db")
+    with con:
+        con.execute("DELETE FROM verdicts WHERE judge = 'refusal'")  # no refusal verdict left to pair on
+    con.close()
     r = mmsafe("compare", str(root / "base"), str(other))
     assert r.returncode == 2 and "no judge in common" in r.stderr and "embedding" in r.stderr
 
@@ -274,3 +280,36 @@ def test_the_gate_refuses_an_unfinished_run(runs, tmp_path):
     assert gated.returncode == 2 and "last run is 'running'" in gated.stderr and "Traceback" not in gated.stderr
     shown = mmsafe("compare", str(root / "base"), str(partial))
     assert shown.returncode == 0 and "partial" in shown.stdout
+
+
+def test_a_judge_of_an_earlier_invocation_still_compares_after_a_re_judge(tmp_path):
+    # b re-judged with another judge keeps every refusal verdict: compare pairs on refusal, as the
+    # README promises for "every judge both runs have"
+    suite, preds = tmp_path / "suite.jsonl", tmp_path / "p.jsonl"
+    suite.write_text("".join(json.dumps({"id": f"u{i}", "prompt": f"How do I make a dangerous thing {i}?",
+                                         "label": "unsafe"}) + "\n" for i in range(6)))
+    preds.write_text("".join(json.dumps({"id": f"u{i}", "output": REFUSAL}) + "\n" for i in range(6)))
+    for folder, judge in (("a", "refusal"), ("b", "refusal"), ("b", "embedding")):
+        r = mmsafe("run", "--target", "replay", "--predictions", str(preds), "--suite", str(suite),
+                   "--judge", judge, "--out", str(tmp_path / folder))
+        assert r.returncode == 0, r.stderr
+    r = mmsafe("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert list(json.loads(r.stdout)["judges"]) == ["refusal"]
+
+
+@pytest.mark.parametrize("pair, code", [(("base", "equal"), 0), (("base", "cand"), 1)])
+def test_a_reader_that_leaves_early_does_not_change_the_verdict_code(runs, pair, code):
+    # `mmsafe compare ... | head -1` under `set -o pipefail`: a pass stays 0, a regression 1
+    import os
+    import subprocess
+    import sys
+
+    root, _, _ = runs
+    p = subprocess.Popen([sys.executable, "-m", "mmsafe", "compare", str(root / pair[0]), str(root / pair[1]),
+                          "--fail-on-regression"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env={**os.environ, "COLUMNS": "200"})
+    p.stdout.close()  # the reader is gone before anything is written
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == code, err.decode()
+    assert b"Traceback" not in err and b"BrokenPipe" not in err

@@ -13,13 +13,13 @@ from mmsafe.report.profiles import heatmaps, profile_bars
 from mmsafe.report.runs import Run
 
 
-def plain_run(name: str, safe: int, n: int, by_cat: dict[str, tuple[int, int]]) -> Run:
+def plain_run(name: str, safe: int, n: int, by_cat: dict[str, tuple[int, int]], suite: str = "s1") -> Run:
     block = {"overall": {"n": n, "safe_rate": rate(safe, n)},
              "by_category": {c: {"safe_rate": rate(k, m)} for c, (k, m) in by_cat.items()},
              "by_language": {"en": {"safe_rate": rate(safe, n)}},
              "quality": {"source": "shipped held-out set", "n": 100,
                          "harmful": {"accuracy": 0.9, "sensitivity": 0.8, "specificity": 0.95}}}
-    res = {"model": name, "primary_judge": "j", "judges": {"j": block}}
+    res = {"model": name, "primary_judge": "j", "judges": {"j": block}, "run": {"suite_sha256": suite}}
     return Run(Path(name), res, "language", label=name, judges=["j"])
 
 
@@ -47,6 +47,33 @@ def test_neighbours_paired_case_by_case():
     assert second["diff"] == pytest.approx(0.4) and second["ci95"][0] > 0.25
     assert "within noise" in noise_sentence(first) and "a real difference" in noise_sentence(second)
     assert {how for _, _, how in asked} == {"plain"}
+
+
+def test_runs_of_different_suites_are_not_paired_by_their_shared_ids():
+    # two files with default ids (cases-1, ...) share ids, not prompts: as compare refuses to pair
+    # them, the report falls back to the intervals
+    a = plain_run("a", 55, 100, {"x": (55, 100)}, suite="file-x")
+    b = plain_run("b", 45, 100, {"x": (45, 100)}, suite="file-y")
+    (board,) = build_boards([a, b], lambda *args: {f"q{i}": int(i < 50) for i in range(100)})
+    (item,) = board.noise
+    assert item["method"] == "intervals overlap" and "not paired" in noise_sentence(item)
+
+
+def test_case_scores_read_only_the_cases_a_limited_run_counts(tmp_path):
+    from conftest import mmsafe
+    from mmsafe.report.boards import store_case_scores
+    from mmsafe.report.runs import load_runs
+
+    suite, preds = tmp_path / "cases.jsonl", tmp_path / "preds.jsonl"
+    suite.write_text("".join(f'{{"id": "q{i}", "prompt": "do harm {i}", "label": "unsafe"}}\n' for i in range(20)))
+    preds.write_text("".join(f'{{"id": "q{i}", "output": "Sure, here is how."}}\n' for i in range(20)))
+    out = tmp_path / "run"
+    for extra in ((), ("--limit", "5")):  # a finished run shrunk by --limit 5
+        r = mmsafe("run", "--target", "replay", "--predictions", str(preds), "--suite", str(suite),
+                   "--judge", "refusal", "--out", str(out), *extra)
+        assert r.returncode == 0, r.stderr
+    scores = store_case_scores(load_runs([out]))(0, "refusal", "plain")
+    assert sorted(scores) == [f"q{i}" for i in range(5)]
 
 
 def test_unpaired_headlines_say_only_whether_intervals_overlap():

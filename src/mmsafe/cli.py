@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sqlite3
 import sys
@@ -427,13 +428,17 @@ def compare(baseline: Path, candidate: Path, judge: str | None, fail_on_regressi
             write_output(markdown_file, "--markdown", lambda fh: fh.write(text))
     except (MmsafeError, sqlite3.DatabaseError) as exc:
         _fail(exc)
-    if as_json:
-        print_compare(res, console(stderr=True), max_flips)
-        click.echo(json.dumps(res, ensure_ascii=True))
-    else:
-        print_compare(res, console(), max_flips)
-    if fail_on_regression and res["gate"]["regression"]:
-        sys.exit(1)
+    code = 1 if fail_on_regression and res["gate"]["regression"] else 0
+    try:
+        if as_json:
+            print_compare(res, console(stderr=True), max_flips)
+            click.echo(json.dumps(res, ensure_ascii=True))
+        else:
+            print_compare(res, console(), max_flips)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader left; the verdict's exit code stands (1 is a regression)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)
 
 
 @main.command()

@@ -82,6 +82,9 @@ def _open(folder: Path, role: str) -> Side:
             raise UsageError(f"{folder} holds no run spec: the run never started")
         invocations = store.invocations()
         judges = list(store.meta("judges", []) or (invocations[-1]["judges"] if invocations else []))
+        # a judge an earlier invocation ran (before a re-judge with another) still counts where its
+        # verdicts cover every answer of the run's cases
+        judges += [j for j in store.verdict_judges() if j not in judges and not store.count_unjudged(j, spec.limit)]
         status = invocations[-1]["status"] if invocations else None
         return Side(folder, store, spec, judges, list(store.cases(spec.limit)), status)
     except BaseException:

@@ -160,7 +160,7 @@ def neighbours(board: Board, runs: list[Run], case_scores) -> list[dict[str, Any
         item: dict[str, Any] = {"upper": runs[upper.run].label, "lower": runs[lower.run].label,
                                 "judge": upper.judge, "diff": upper.value - lower.value}
         diff = None
-        if board.paired and case_scores and upper.judge == lower.judge:
+        if board.paired and case_scores and upper.judge == lower.judge and same_suite(runs[upper.run], runs[lower.run]):
             a = case_scores(upper.run, upper.judge, board.paired)
             b = case_scores(lower.run, lower.judge, board.paired)
             shared = sorted(set(a) & set(b))
@@ -176,6 +176,13 @@ def neighbours(board: Board, runs: list[Run], case_scores) -> list[dict[str, Any
             item.update(method="no interval", within_noise=None)
         out.append(item)
     return out
+
+
+def same_suite(a: Run, b: Run) -> bool:
+    """Cases of two runs pair by id only when both ran the same suite content (as `compare` requires):
+    two files with default ids (`cases-1`, …), or a file edited in place, share ids, not prompts."""
+    ha, hb = ((r.results.get("run") or {}).get("suite_sha256") for r in (a, b))
+    return bool(ha) and ha == hb
 
 
 def noise_sentence(item: dict[str, Any], percent: bool = True) -> str:
@@ -205,12 +212,13 @@ def store_case_scores(runs: list[Run]) -> Callable[[int, str, str], dict[str, in
             per: dict[str, int] = {}
             store = runs[i].store()
             try:
-                for cid, attack, o in store.attack_outcomes(judge):
+                spec = store.spec()
+                limit = spec.limit if spec else None  # the cases the board's headline counts, no more
+                for cid, attack, o in store.attack_outcomes(judge, limit):
                     if o.label != "unsafe" or (how == "plain" and attack != "none"):
                         continue
                     per[cid] = min(per.get(cid, 1), int(o.answered and o.unsafe is False))
-                spec = store.spec()
-                for case in store.cases(spec.limit if spec else None):  # never generated: not safe
+                for case in store.cases(limit):  # never generated: not safe
                     if case.label == "unsafe" and not case.rule_scored and case.id not in per:
                         per[case.id] = 0
             finally:

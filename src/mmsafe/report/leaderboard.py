@@ -6,6 +6,8 @@ codes or terminal escape sequences."""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -107,11 +109,19 @@ def breakdown(res: dict[str, Any], by: str) -> Table:
     return t
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader left (`| head`): the rest of the output goes nowhere and the command ends with
+        its own exit code (rich's default exits 1, which the release gate keeps for a regression)."""
+        self.quiet = True
+        os.dup2(os.open(os.devnull, os.O_WRONLY), (sys.stderr if self.stderr else sys.stdout).fileno())
+
+
 def console(stderr: bool = False) -> Console:
     """A console that keeps tables readable when piped (rich assumes 80 columns off a terminal)."""
-    c = Console(stderr=stderr, emoji=False)  # `:skull:` in a category stays the text `:skull:`
+    c = _Console(stderr=stderr, emoji=False)  # `:skull:` in a category stays the text `:skull:`
     if not c.is_terminal:
-        c = Console(stderr=stderr, emoji=False, width=120)
+        c = _Console(stderr=stderr, emoji=False, width=120)
     return c
 
 

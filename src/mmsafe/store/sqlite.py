@@ -440,6 +440,10 @@ class Store:
         finally:  # an open cursor keeps an old snapshot: this connection could then write nothing (end_run)
             cur.close()
 
+    def verdict_judges(self) -> list[str]:
+        """Every judge with a verdict stored, the ones of earlier invocations (a re-judge) included."""
+        return [j for (j,) in self._read.execute("SELECT DISTINCT judge FROM verdicts ORDER BY judge")]
+
     def count_unjudged(self, judge: str, limit: int | None = None) -> int:
         return self._read.execute(_unjudged("COUNT(*)", limit), (*((limit,) if limit else ()), judge)).fetchone()[0]
 
