@@ -138,6 +138,11 @@ def test_summarize_attacks_by_hand():
     # only q1 was broken: q2's error is no success for the attack (Safe_worst counts it against the model)
     assert m["asr_by_category"]["c"]["queries"]["value"] == pytest.approx(1 / 3)
     assert m["families"]["fa"]["safe_rate"]["value"] == pytest.approx(2 / 3)
+    # an attack asked for that fit no case (PAIR without an attacker model) keeps its row: n 0, its count
+    m = summarize_attacks(rows, {"a": "fa", "b": "fb", "pair": "adaptive"}, {"b": 2, "pair": 4})
+    assert m["attacks"]["pair"]["n"] == 0 and m["attacks"]["pair"]["not_applicable"] == 4
+    assert m["attacks"]["pair"]["safe_rate"]["value"] is None and m["worst3"]["value"] == pytest.approx(2 / 3)
+    assert "pair" not in m["families"]
 
 
 def test_attack_success_by_query_counts_judged_unsafe_replies_only():

@@ -111,6 +111,9 @@ def test_a_run_stores_replies_and_leaves_no_server_behind(tmp_path, monkeypatch)
     # resumed with another slot count (replies decoded in other batches): both are on record, and said
     res = asyncio.run(evaluate(RunOptions(limit=4, params={"max_tokens": 12}, judges=("refusal",), out=out, slots=2)))
     assert res["backends"] == ["llama.cpp server, 3 slots", "llama.cpp server, 2 slots"]
+    # resumed once more in a third setup that decodes nothing (every reply stored): not listed
+    res = asyncio.run(evaluate(RunOptions(limit=4, params={"max_tokens": 12}, judges=("refusal",), out=out, slots=1)))
+    assert res["backends"] == ["llama.cpp server, 3 slots", "llama.cpp server, 2 slots"]
     from mmsafe.report.runs import load_runs
     from mmsafe.report.site import run_facts
 

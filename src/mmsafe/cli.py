@@ -159,10 +159,12 @@ def main() -> None:
 @click.option("--base-url", default=None, help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1.")
 @click.option("--api-key-env", default=None, metavar="VAR", help="Environment variable holding the API key [OPENAI_API_KEY].")
 @click.option("--samples", type=click.IntRange(min=1, max=100), default=None, metavar="N",
-              help="Images per text-to-image prompt (part of the run spec) [10 for t2i/benchmark, else 1].")
+              help="Images per text-to-image prompt (part of the run spec) [10 for the i2p and t2i-templates prompt sets, "
+                   "else 1].")
 @click.option("--predictions", type=click.Path(path_type=Path), default=None, help="Predictions JSONL for --target replay.")
 @click.option("--data", type=click.Path(path_type=Path), default=None, metavar="DIR",
-              help="Dataset for --suite unisafe: a folder of UniSAFE .jsonl/.parquet files (or one .jsonl).")
+              help="Dataset files for a registered suite: a folder searched for the suite's files (the protocol suites, "
+                   "UniSAFE .jsonl/.parquet, SaLAD), or one file (a UniSAFE .jsonl, SaLAD's data.json, a t2i-templates file).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N cases.")
 @click.option("--concurrency", type=click.IntRange(min=1, max=5000), default=100, show_default=True, help="Requests in flight.")
 @click.option("--slots", type=click.IntRange(min=1, max=256), default=None,

@@ -438,11 +438,6 @@ async def _run_stages(store: Store, opts: RunOptions, p: Plan, judges: list[Any]
         if hasattr(user, "blobs"):
             user.blobs = store.blobs
     store.set_meta("note", p.target.note)
-    backend = getattr(p.target, "backend", None)  # e.g. the gguf server's slot count: it can change replies
-    if backend:
-        seen = list(store.meta("backends", []) or [])
-        if backend not in seen:
-            store.set_meta("backends", [*seen, backend])
     label = p.spec.target_label
     lap("store")
     try:
@@ -476,6 +471,8 @@ async def _run_stages(store: Store, opts: RunOptions, p: Plan, judges: list[Any]
                 stats = await runner.generate(store, paced, label, p.cases, opts.concurrency, policy, progress, feed,
                                               max_bytes=opts.max_reply_bytes, warn=warn, attacks=p.attacks)
             record_attacks(store, p.attacks, stats.not_applicable)
+            if stats.done:
+                _record_backend(store, p.target)
             await feed.finish()
         finally:
             feed.cancel()
@@ -495,6 +492,15 @@ async def _run_stages(store: Store, opts: RunOptions, p: Plan, judges: list[Any]
     store.set_meta("judge_processes", {**(store.meta("judge_processes", {}) or {}), **moved})
     store.set_meta("judges", list(p.judge_names))
     store.set_meta("timings", lap.times)
+
+
+def _record_backend(store: Store, target: Any) -> None:
+    """How a local target decoded this invocation's replies (the gguf server's slot count can change
+    greedy replies): a run resumed in another setup lists both."""
+    backend = getattr(target, "backend", None)
+    seen = list(store.meta("backends", []) or [])
+    if backend and backend not in seen:
+        store.set_meta("backends", [*seen, backend])
 
 
 def _attacked_counts(store: Store, limit: int | None, attacked: list[str]) -> dict[str, Any]:

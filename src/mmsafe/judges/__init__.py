@@ -6,7 +6,7 @@ from mmsafe.registry import Registry
 judges: Registry[type] = Registry("judge")
 judges.lazy("refusal", "mmsafe.judges.refusal:RefusalJudge", "fast offline judge: multilingual refusal rules + learned n-gram refusal and harm models")
 judges.lazy("guard", "mmsafe.judges.guard:GuardJudge", "guard model (Llama Guard 3/4, Qwen3Guard, ShieldGemma), local or at --judge-base-url")
-judges.lazy("jury", "mmsafe.judges.jury:JuryJudge", "several judges voting (--judge-param members=a,b rule=majority|mean|any)")
+judges.lazy("jury", "mmsafe.judges.jury:JuryJudge", "several judges voting (--judge-param members=a,b --judge-param rule=majority|mean|any)")
 judges.lazy("embedding", "mmsafe.judges.embedding:EmbeddingJudge", "all-MiniLM-L6-v2 response classifier trained on the project's labelled set, with refusal detection")
 judges.lazy("llm", "mmsafe.judges.llm:LLMJudge", "LLM rubric judge at any OpenAI-compatible endpoint (--judge-model): safe / unsafe / controversial + refusal")
 judges.lazy("unisafe", "mmsafe.judges.unisafe:UnisafeJudge", "UniSAFE rubric judge per task (TT…MT), vision models at --judge-base-url; --judge-model A,B averages several")

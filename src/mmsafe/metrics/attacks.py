@@ -68,9 +68,12 @@ def summarize_attacks(rows: Iterable[tuple[str, str, Outcome]], families: dict[s
 def _assemble(by_attack, by_family, per_query, category, pooled, asr, broken, families, not_applicable,
               seed) -> dict[str, Any]:
     attacked = sorted(a for a in by_attack if a != "none")
+    # an attack asked for that fit no case keeps its row (n 0, its not_applicable count): never silently absent
+    listed = sorted({*attacked, *(a for a, k in not_applicable.items() if k)})
     return {
-        "attacks": {a: {"family": families.get(a, "other"), **by_attack[a].as_dict(),
-                        "not_applicable": not_applicable.get(a, 0)} for a in ["none", *attacked] if a in by_attack},
+        "attacks": {a: {"family": families.get(a, "other"), **(by_attack[a] if a in by_attack else Tally()).as_dict(),
+                        "not_applicable": not_applicable.get(a, 0)}
+                    for a in ["none", *listed] if a in by_attack or a != "none"},
         "families": {f: by_family[f].as_dict() for f in sorted(by_family)},
         "safe_worst": None,  # filled by the caller
         "worst3": _worst3(per_query, attacked, seed),
