@@ -36,6 +36,7 @@ in `image_requests` (endpoint, fields, images received as bytes). Markers in the
   [url]    a URL on this server that serves the PNG   [dataurl] a data: URL
   [500x2]  first two requests: 500          [bigimage] a 256x256 noise PNG (about 200 KB)
   [notimage] bytes that are not an image    [revised] a revised_prompt beside the image
+  [truncpng] a PNG cut after 40 bytes (its signature passes, it does not decode)
   `n` is honoured (image i > 0 from the prompt + "#i"), except: [n1] answers one image whatever n
   (a capped endpoint), [nonly1] answers 400 to n > 1; [photo] real photos (crops of skimage's camera,
   one per image and request), [mixed] a photo for even i and a single colour for odd i.
@@ -282,6 +283,8 @@ class FakeOpenAI:
     def _item(self, prompt: str, images: list, i: int, nth: int = 1) -> dict:
         if "[notimage]" in prompt:
             data = b"this is not a picture at all"
+        elif "[truncpng]" in prompt:
+            data = make_png(prompt)[:40]
         elif "[bigimage]" in prompt:
             data = make_png(prompt, size=256, noise=True)
         elif "[photo]" in prompt or ("[mixed]" in prompt and i % 2 == 0):

@@ -289,6 +289,25 @@ def test_enrich_rewrites_generates_detects_and_stores_per_version(spectral_model
     assert cat["v2"]["prompt"] in generated
 
 
+def test_enrich_counts_an_image_the_detector_cannot_read_and_finishes(spectral_model, fake_server, tmp_path):
+    model, _ = spectral_model
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "cat", "prompt": "a cat"}, {"id": "dog", "prompt": "a [truncpng] dog"}]) + "\n")
+    out = tmp_path / "enrich"
+    r = mmsafe("detect", "enrich", "--prompts", str(prompts), "--rewriter-model", "rw", "--rewriter-base-url",
+               fake_server.base_url, "--target", "openai", "--model", "img", "--base-url", fake_server.base_url,
+               "--model-dir", str(model), "--versions", "1", "--out", str(out), "--json")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    rows = [json.loads(line) for line in (out / "enrich.jsonl").read_text().splitlines()]
+    assert len(rows) == 4  # both prompts, both versions: one bad image loses nothing else
+    dog = [r for r in rows if r["id"] == "dog"]
+    assert all(r["image_sha256"] and "could not score the image" in r["error"] for r in dog)
+    assert all(r["detected"] is not None for r in rows if r["id"] == "cat")
+    res = json.loads((out / "results.json").read_text())
+    assert [(v["errors"], v["detection_rate"]["n"]) for v in res["versions"]] == [(1, 1), (1, 1)]
+
+
 def test_bad_input_names_the_folder_family_file_or_model_dir(sets, tmp_path, spectral_model):
     real, fake = sets
     r = mmsafe("detect", "train", "--real", str(tmp_path / "nope"), "--fake", str(fake), "--out", str(tmp_path / "o"))

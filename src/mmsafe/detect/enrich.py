@@ -139,7 +139,11 @@ async def run(prompts: list[tuple[str, str]], cfg: EnrichConfig, det: Detector, 
             await asyncio.to_thread(_append, log, line)
 
     async def score(v: int, sha: str, row: dict[str, Any]) -> None:
-        p = float((await asyncio.to_thread(det.score, [Item(blobs.path(sha), 1, f"v{v}", sha)]))[0])
+        try:
+            p = float((await asyncio.to_thread(det.score, [Item(blobs.path(sha), 1, f"v{v}", sha)]))[0])
+        except (ValueError, OSError) as exc:  # a model's image that does not decode: this row's error only
+            row["error"] = f"the detector could not score the image: {exc}"[:500]
+            return
         if p == p:  # not NaN
             row["fake_probability"], row["detected"] = round(p, 6), p >= THRESHOLD
         else:
