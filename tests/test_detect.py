@@ -356,3 +356,33 @@ def test_unreadable_images_are_skipped_counted_and_named(sets, tmp_path):
     (only_bad / "x.png").write_bytes(b"nope")
     with pytest.raises(UsageError, match="--real .*no readable images"):
         load_folders(only_bad, sets[1])
+
+
+def test_an_image_has_one_label_and_one_side_of_the_split(sets, tmp_path, monkeypatch):
+    import shutil
+
+    from mmsafe.detect.data import split
+
+    real, fake = sets
+    # folders inside each other, or the same folder twice: every image would carry both labels
+    for r, f in ((real, real), (real.parent, fake), (fake, fake / "smooth")):
+        with pytest.raises(UsageError, match="overlap"):
+            load_folders(r, f)
+    # the same bytes under both labels (a real photo copied into a fake family)
+    fake2 = tmp_path / "fake2"
+    shutil.copytree(fake, fake2)
+    shutil.copy(next(real.glob("*.png")), fake2 / "smooth" / "copied.png")
+    with pytest.raises(UsageError, match="both --real and --fake"):
+        load_folders(real, fake2)
+    # one generator's images copied into another family: each copy lands on the side of the original
+    fake3 = tmp_path / "fake3"
+    shutil.copytree(fake, fake3)
+    for p in sorted((fake3 / "smooth").glob("*.png"))[:10]:
+        shutil.copy(p, fake3 / "checker" / f"dup-{p.name}")
+    items = load_folders(real, fake3).items
+    train, test = split(items, 0.25, 0)
+    assert not {i.sha256 for i in train} & {i.sha256 for i in test}
+    # a file over the image cap is skipped before it is read
+    monkeypatch.setenv("MMSAFE_MAX_IMAGE_MB", "0.0001")
+    with pytest.raises(UsageError, match=r"r000.png: over the .* MiB limit per image"):
+        load_folders(real, fake)

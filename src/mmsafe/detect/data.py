@@ -114,9 +114,13 @@ def _open(path: Path):
 
 
 def _read(paths: list[Path], label: int, family: str, skipped: list[str], root: Path) -> list[Item]:
-    out = []
+    from mmsafe.data.cases import max_image_bytes
+
+    cap, out = max_image_bytes(), []
     for p in paths:
         try:
+            if p.stat().st_size > cap:  # before reading: a 2 GB file is never held in memory
+                raise ValueError(f"over the {cap / 2**20:.3g} MiB limit per image ($MMSAFE_MAX_IMAGE_MB)")
             data = p.read_bytes()
             _open(p)
         except (OSError, ValueError) as exc:
@@ -127,9 +131,14 @@ def _read(paths: list[Path], label: int, family: str, skipped: list[str], root: 
 
 
 def load_folders(real: Path, fake: Path) -> ImageSet:
-    """Real and fake images with their families; errors name the folder at fault."""
+    """Real and fake images with their families; errors name the folder at fault. An image has one
+    label: folders inside each other, or the same bytes under both, are refused."""
     _check_dir(real, "--real")
     _check_dir(fake, "--fake")
+    r, f = real.resolve(), fake.resolve()
+    if r == f or r in f.parents or f in r.parents:
+        raise UsageError(f"--real {real} and --fake {fake} overlap (one is inside the other): every image "
+                         "there would be read as both real and fake; give two separate folders")
     skipped: list[str] = []
     reals = _read(_candidates(real), 0, "real", skipped, real.parent)
     if not reals:
@@ -147,6 +156,12 @@ def load_folders(real: Path, fake: Path) -> ImageSet:
         fakes += got
     if not fakes:
         raise UsageError(f"--fake {fake}: no images (one sub-folder per generator family, each with images)")
+    real_names = {i.sha256: i.path for i in reals}
+    both = [(real_names[i.sha256], i.path) for i in fakes if i.sha256 in real_names]
+    if both:
+        (a, b), more = both[0], len(both) - 1
+        raise UsageError(f"{len(both)} image(s) are in both --real and --fake (the same bytes), e.g. {a} and {b}"
+                         + (f" and {more} more" if more else "") + ": each image needs one label")
     return ImageSet(reals + fakes, skipped)
 
 
@@ -157,12 +172,16 @@ def split(items: list[Item], test_fraction: float, seed: int) -> tuple[list[Item
     for it in items:
         by_family.setdefault(it.family, []).append(it)
     train, test = [], []
+    held: set[str] = set()
+    seen: set[str] = set()
     rng = random.Random(seed)
     for fam in sorted(by_family):
         shas = sorted({i.sha256 for i in by_family[fam]})
         rng.shuffle(shas)
         k = min(len(shas) - 1, max(1, round(len(shas) * test_fraction))) if len(shas) > 1 else 0
-        held = set(shas[:k])
+        held |= set(shas[:k]) - seen  # bytes already placed by another family stay where they are
+        seen |= set(shas)
+    for fam in sorted(by_family):  # identical bytes in two families (a generator's output copied) stay on one side
         for it in by_family[fam]:
             (test if it.sha256 in held else train).append(it)
     return train, test
