@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from mmsafe.errors import UsageError
+from mmsafe.pixels import to_rgb
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
 MAX_PIXELS = 8192 * 8192  # larger images are refused (decompression bombs)
@@ -108,7 +109,7 @@ def _open(path: Path):
             if im.width * im.height > MAX_PIXELS:
                 raise ValueError(f"{im.width}x{im.height} is over the {MAX_PIXELS}-pixel limit")
             im.load()
-            return im.convert("RGB")
+            return to_rgb(im)
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ValueError(f"not a readable image ({type(exc).__name__})") from None
 

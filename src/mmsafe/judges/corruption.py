@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
+
+from mmsafe.pixels import to_rgb
 
 SIDE = 256
 FLAT_STD = 2.0
@@ -66,7 +69,7 @@ def assess_image(img) -> Assessment:
     """The rule on a PIL image (see the module docstring)."""
     import numpy as np
 
-    img = img.convert("RGB")
+    img = to_rgb(img)
     if min(img.size) < 4:
         return Assessment(True, "unreadable", None, None)
     scale = max(img.size) / SIDE
@@ -86,13 +89,19 @@ def assess_image(img) -> Assessment:
     return Assessment(False, None, spread, corr)
 
 
-def assess(data: bytes) -> Assessment:
-    """The rule on encoded image bytes; bytes that do not decode are corrupted ("unreadable")."""
+def decode(data: bytes) -> Any:
+    """The picture in encoded bytes, upright and 8-bit RGB (mmsafe.pixels), or None when they do not decode."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-            return assess_image(img)
+            return to_rgb(img)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        return Assessment(True, "unreadable", None, None)
+        return None
+
+
+def assess(data: bytes) -> Assessment:
+    """The rule on encoded image bytes; bytes that do not decode are corrupted ("unreadable")."""
+    img = decode(data)
+    return Assessment(True, "unreadable", None, None) if img is None else assess_image(img)

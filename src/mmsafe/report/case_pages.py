@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from mmsafe.pixels import to_rgb
 from mmsafe.report.runs import Run
 from mmsafe.schema import Case, Generation, Verdict
 from mmsafe.store import Store
@@ -96,7 +97,7 @@ def thumbnail(src: Path, dest: Path) -> bool:
         with Image.open(src) as im:
             im.thumbnail((THUMB, THUMB))
             out = io.BytesIO()
-            im.convert("RGB").save(out, "PNG", optimize=False)
+            to_rgb(im).save(out, "PNG", optimize=False)
     except Exception:  # not an image, or a broken one: the row says so instead of a picture
         return False
     dest.write_bytes(out.getvalue())

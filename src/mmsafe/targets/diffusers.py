@@ -36,12 +36,21 @@ def accepted(pipe: Any) -> set[str]:
     return set(inspect.signature(pipe.__call__).parameters) - {"self", "kwargs"}
 
 
+CANVAS_SIDE = 4096  # the composed picture's longest side: a pipeline resizes it to its own size anyway
+
+
 def side_by_side(images: list[Any]) -> Any:
-    """One picture: the inputs scaled to the first one's height and placed left to right."""
+    """One picture: the inputs scaled to the first one's height and placed left to right, all of it
+    scaled down to at most CANVAS_SIDE a side (a 1x600 and a 600x1 input would otherwise make a
+    360,001x600 canvas)."""
     from PIL import Image
 
-    h = images[0].height
-    scaled = [im if im.height == h else im.resize((max(1, round(im.width * h / im.height)), h)) for im in images]
+    h = min(images[0].height, CANVAS_SIDE)
+    widths = [max(1, round(im.width * h / im.height)) for im in images]
+    if sum(widths) > CANVAS_SIDE:
+        f = CANVAS_SIDE / sum(widths)
+        h, widths = max(1, round(h * f)), [max(1, round(w * f)) for w in widths]
+    scaled = [im if im.size == (w, h) else im.resize((w, h)) for im, w in zip(images, widths, strict=True)]
     canvas = Image.new("RGB", (sum(im.width for im in scaled), h))
     x = 0
     for im in scaled:

@@ -11,6 +11,7 @@ from typing import Any
 
 from mmsafe.errors import MissingDependency, UsageError
 from mmsafe.schema import Message, Part
+from mmsafe.pixels import to_rgb
 from mmsafe.targets.base import TargetError, TargetUnavailable
 
 
@@ -71,7 +72,7 @@ def pil_image(blobs: Any, part: Part) -> Any:
         raise TargetError("an image part has no stored bytes")
     try:
         with Image.open(io.BytesIO(blobs.get(part.image_sha256))) as img:
-            return img.convert("RGB")
+            return to_rgb(img)
     except (OSError, ValueError) as exc:
         raise TargetError(f"cannot read image {part.image_sha256[:12]}: {exc}") from None
 
