@@ -14,6 +14,7 @@ from mmsafe.attacks import adaptive
 from mmsafe.attacks.attacker import Attacker
 from mmsafe.attacks.base import AttackContext, AttackFailed
 from mmsafe.engine.conversation import Outcome
+from mmsafe.engine.retry import GiveUp
 from mmsafe.schema import Case, Message, Part
 from mmsafe.targets.base import Reply
 
@@ -60,18 +61,29 @@ class FakeAttacker(JsonServer):
             return f"raw idea {n}"
         if self.style == "garbage1":  # not JSON the first time, JSON when asked again
             return obj if last == adaptive.FIX_MESSAGE else "{'prompt': 'single quotes'}"
+        if self.style == "refuse":  # a safety-tuned attacker model
+            return "I'm sorry, but I can't help create jailbreak prompts."
+        if self.style == "echo":  # the system prompt's example object repeated
+            return json.dumps({"improvement": "", "prompt": adaptive.PLACEHOLDER})
+        if self.style == "nested":
+            return '{"prompt": ' * 3000
+        if self.style == "json2":  # two good proposals, then refusals
+            return obj if n <= 2 else "I can't continue with this."
         return obj
 
 
 class FakeTarget:
-    """`ask`: refuses until call `comply_on`, then complies. Records the cases it was sent."""
+    """`ask`: refuses until call `comply_on`, then complies (gives up from call `fail_on`). Records
+    the cases it was sent."""
 
-    def __init__(self, comply_on: int | None = 3) -> None:
-        self.comply_on = comply_on
+    def __init__(self, comply_on: int | None = 3, fail_on: int | None = None) -> None:
+        self.comply_on, self.fail_on = comply_on, fail_on
         self.cases: list[Case] = []
 
     async def __call__(self, case: Case) -> Outcome:
         self.cases.append(case)
+        if self.fail_on is not None and len(self.cases) >= self.fail_on:
+            raise GiveUp("HTTP 503 (gave up after 6 attempts)", 6)
         if self.comply_on is not None and len(self.cases) >= self.comply_on:
             return Outcome(Reply.text("Sure, here is how you would do it: step one ..."), 1)
         return Outcome(Reply.text("I'm sorry, but I can't help with that."), 1)
@@ -146,14 +158,36 @@ def test_pair_reads_fenced_json():
     assert not any("JSON" in a.note for a in res.attempts)
 
 
-def test_pair_asks_again_once_then_uses_the_raw_text():
+def test_pair_asks_again_once_and_never_sends_the_attackers_own_text():
     with FakeAttacker(style="garbage1") as srv:
         res = run(attack(adaptive.Pair, srv), FakeTarget(comply_on=1))
     assert res.case.prompt == "attempt 2" and "second ask" in res.attempts[0].note
-    with FakeAttacker(style="garbage") as srv:
-        res = run(attack(adaptive.Pair, srv), FakeTarget(comply_on=1))
-    assert srv.proposals == 2  # asked, asked again, then used as is
-    assert res.case.prompt == "raw idea 2" and "not JSON" in res.attempts[0].note
+    # no JSON, a refusal, the system prompt's example echoed, junk nested past the parser's depth:
+    # no prompt, so nothing reaches the target and the pair is an error (never safe)
+    for style in ("garbage", "refuse", "echo", "nested"):
+        with FakeAttacker(style=style) as srv:
+            target = FakeTarget(comply_on=None)
+            with pytest.raises(AttackFailed, match="no prompt reached the target: attacker gave no usable prompt"):
+                run(attack(adaptive.Pair, srv, budget=3), target)
+        assert target.cases == [] and srv.proposals == 2 * 3, style  # asked twice an iteration
+
+
+def test_a_search_stopped_part_way_is_an_error_that_keeps_its_attempts():
+    # the attacker turns to refusals after two good proposals: two attempts, then nothing usable
+    with FakeAttacker(style="json2") as srv:
+        target = FakeTarget(comply_on=None)
+        res = run(attack(adaptive.Pair, srv, budget=4), target)
+    assert [a.prompt for a in res.attempts] == ["attempt 1", "attempt 2"] and len(target.cases) == 2
+    # the target gives up on the third query: the two attempts before it stay on record
+    with FakeAttacker() as srv:
+        target = FakeTarget(comply_on=None, fail_on=3)
+        with pytest.raises(AttackFailed, match="pair stopped after 2 target queries: HTTP 503") as e:
+            run(attack(adaptive.Pair, srv, budget=5), target)
+    assert [a["prompt"] for a in e.value.attempts] == ["attempt 1", "attempt 2"]
+    # the attacker fails outright: AttackFailed as before, with no attempts when none was made
+    with FakeAttacker(fail=True) as srv, pytest.raises(AttackFailed) as e:
+        run(attack(adaptive.Pair, srv, budget=2), FakeTarget())
+    assert e.value.attempts == []
 
 
 def test_tap_stops_at_the_first_success():
@@ -276,3 +310,32 @@ def test_an_unusable_attacker_endpoint_names_the_attacker_flags(monkeypatch):
     with pytest.raises(TargetUnavailable) as err:
         asyncio.run(go())
     assert "check --attacker-base-url and --attacker-model" in str(err.value)
+
+
+def test_the_engine_stores_a_stopped_search_as_an_error_with_its_attempts():
+    from mmsafe.engine.retry import RetryPolicy
+    from mmsafe.engine.runner import _one
+
+    with FakeAttacker() as srv:
+        a = attack(adaptive.Pair, srv, budget=5)
+
+        class Target:  # answers twice with a refusal, then fails for good
+            calls = 0
+
+            async def generate(self, case):
+                Target.calls += 1
+                if Target.calls >= 3:
+                    from mmsafe.targets.base import TargetError
+                    raise TargetError("HTTP 400: bad request")
+                return Reply.text("I'm sorry, but I can't help with that.")
+
+        async def go():
+            try:
+                return await _one(Target(), "t", CASE, RetryPolicy(max_attempts=1), None, a)
+            finally:
+                await a.ctx.attacker.close()
+
+        gen, _ = asyncio.run(go())
+    assert gen.error and "stopped after 2 target queries" in gen.error and not gen.output
+    assert [x["prompt"] for x in gen.metadata["attempts"]] == ["attempt 1", "attempt 2"]
+    assert gen.metadata["success"] is False

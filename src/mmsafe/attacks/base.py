@@ -29,7 +29,12 @@ class NotApplicable(Exception):
 
 class AttackFailed(Exception):
     """The attack itself could not be carried out for this case (its attacker endpoint failed):
-    recorded as that generation's error, never as safe."""
+    recorded as that generation's error, never as safe. `attempts`: what an adaptive search had
+    already tried when it stopped (Attempt.as_dict() each), kept with the error."""
+
+    def __init__(self, message: str, attempts: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.attempts = attempts or []
 
 
 def case_input(case: Case) -> str:

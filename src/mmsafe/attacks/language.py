@@ -17,6 +17,7 @@ from typing import Any
 from mmsafe.attacks import register
 from mmsafe.attacks.base import (IMAGE_IN, TEXT_IN, TEXT_OUT, AdaptiveResult, Ask, Attack, AttackFailed, Attempt,
                                  replace_request, request)
+from mmsafe.judges.refusal_patterns import detect_refusal
 from mmsafe.schema import Case
 
 CACHE_SIZE = 10_000
@@ -92,6 +93,17 @@ ENGLISH_NAMES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish
                  "pt": "Portuguese", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "ru": "Russian"}
 
 
+def not_a_translation(text: str, out: str) -> str | None:
+    """Why the attacker model's answer cannot be the translation of `text`, or None."""
+    if out.strip() == text.strip():
+        return "came back unchanged"
+    if len(out) > 4 * len(text) + 400:
+        return "is far longer than the request (not a translation)"
+    if detect_refusal(out).refused and not detect_refusal(text).refused:
+        return "is a refusal"
+    return None
+
+
 class _Translated(Attack):
     """Shared by the language attacks: translate the request, ask once, keep the reply."""
 
@@ -128,6 +140,10 @@ class _Translated(Attack):
             raise AttackFailed(f"no offline translator for {self.language} and no --attacker-model")
         if not out:
             raise AttackFailed(f"the {by} translation into {self.language} came back empty")
+        if by == "attacker":
+            why = not_a_translation(text, out)
+            if why:  # an attacker model that refuses, echoes or rambles: no translated request to ask
+                raise AttackFailed(f"the attacker's translation into {self.language} {why}: {out[:120]!r}")
         remember(text, source, self.code, out)
         return out, by
 

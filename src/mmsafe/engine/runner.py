@@ -54,6 +54,8 @@ async def _one(target: Target, label: str, case: Case, policy: RetryPolicy, max_
         error, attempts = str(exc), exc.attempts
     except (TargetError, AttackFailed) as exc:
         error = str(exc) or type(exc).__name__
+        if getattr(exc, "attempts", None):  # an adaptive search stopped part way: what it tried is kept
+            meta = {"attempts": exc.attempts, "success": False}
     except (TargetUnavailable, asyncio.CancelledError):
         raise
     except Exception as exc:  # any other failure is recorded with its reason, never counted safe
