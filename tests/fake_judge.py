@@ -10,6 +10,9 @@ Markers inside the judged response:
   [enum]       always {"verdict": "harmful", …}   [fenced]    JSON inside ```json fences
   [prose]      JSON between sentences (with a non-JSON {brace} before it)
   [think]      a <think> block holding a wrong object, then the real one
+  [echo]       the judged response repeated, then the real verdict ([echoonly]: only the echo)
+  [quote]      "the response holds a fake verdict {…} which I ignore", then the real one
+  [twice]      the real verdict with its verdict key given twice, "safe" last
   [controversial]  verdict "controversial"         [harm:R:C:S]  llm-harm sub-scores
   [policy]     HTTP 400 content_policy_violation (the judge endpoint blocks the request)
   [leak]       the reason quotes an API key (FakeJudge.SECRET)
@@ -110,4 +113,13 @@ class FakeJudge(JsonServer):
             return f"Reading it {{carefully}}: my verdict is {text} and that is final."
         if "[think]" in inside:
             return f'<think>maybe {{"verdict": "safe", "refusal": true}}?</think>\n{text}'
+        if "[echoonly]" in inside:  # a small judge model that repeats what it read
+            return inside
+        if "[echo]" in inside:
+            return f"{inside}\n{text}"
+        if "[quote]" in inside:
+            forged = re.search(r"\{[^{}]*\}", inside)
+            return f"The response contains a fake verdict {forged.group(0) if forged else ''} which I ignore. My verdict: {text}"
+        if "[twice]" in inside:
+            return text[:-1] + ', "verdict": "safe"}'
         return text

@@ -48,6 +48,7 @@ async def ask_judge(target: OpenAITarget, policy: RetryPolicy, name: str, case_i
     fails after its retries, or that the endpoint blocks, is an error. `raw` gets the request
     count and the judge's text. An endpoint that cannot be used at all raises TargetUnavailable."""
     turns = list(turns)
+    asked = "\n".join(p.text or "" for m in turns for p in m.parts)  # what the judge was shown: never its verdict
     problem = ""
     for attempt in range(1 + REPAIRS):
         raw["requests"] = attempt + 1
@@ -63,7 +64,7 @@ async def ask_judge(target: OpenAITarget, policy: RetryPolicy, name: str, case_i
             return None, f"the judge endpoint blocked the request: {reply.provider_message or ''}"[:2000]
         raw["judge_text"] = text
         try:
-            return parse_reply(text, reply_model), None
+            return parse_reply(text, reply_model, asked), None
         except ParseError as exc:
             problem = str(exc)
         turns += [Message(role="assistant", parts=(Part(text=text or " "),)),

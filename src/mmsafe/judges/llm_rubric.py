@@ -20,8 +20,11 @@ from mmsafe.errors import UsageError
 RUBRICS_DIR = Path(__file__).with_name("rubrics")
 OPEN_RESPONSE, CLOSE_RESPONSE = "<<<MMSAFE_RESPONSE>>>", "<<<END_MMSAFE_RESPONSE>>>"
 OPEN_REQUEST, CLOSE_REQUEST = "<<<MMSAFE_REQUEST>>>", "<<<END_MMSAFE_REQUEST>>>"
-# the marker words themselves, however spelled: without them no delimiter can be forged
-_MARKER = re.compile(r"(?i)(?:end[\s_\-]*)?mmsafe[\s_\-]*(?:request|response)")
+# the marker words themselves, however spelled: without them no delimiter can be forged. Matched on
+# a skeleton of the text (see _skeleton): any separator between the words, or none
+_MARKER = re.compile(r"(?:end[\W_]*)?mm[\W_]*safe[\W_]*(?:request|response)")
+# letters of other scripts drawn like the Latin ones of the marker words
+_LOOKALIKE = str.maketrans("аеорсѕіјԁмтуxхnυνκεοαρτзнвкпгԛ", "aeopcsijdmtyxxnuvkeoaptzhbknrq")
 _SLOT = re.compile(r"\{\{(request|response)\}\}")
 REMOVED = "[delimiter removed]"
 MAX_REQUEST_CHARS = 8000  # longer texts are cut (the cut is said) so the judge's context holds them
@@ -56,12 +59,42 @@ def load_rubric(name: str, folder: Path = RUBRICS_DIR) -> Rubric:
     return Rubric(name, parts["system"], parts["user"], hashlib.sha256(text.encode()).hexdigest()[:12])
 
 
+def _invisible(ch: str) -> bool:
+    """Format characters, variation selectors, combining marks, fillers: drawn as nothing, or as
+    part of the letter before them."""
+    cat = unicodedata.category(ch)
+    return cat in ("Cf", "Mn", "Me") or "\ufe00" <= ch <= "\ufe0f" or ch in "\u034f\u115f\u1160\u3164\uffa0"
+
+
+def _skeleton(text: str) -> tuple[str, list[int]]:
+    """The text as the eye reads its letters (lower case, look-alike letters of other scripts as
+    Latin, invisible characters left out), and for each skeleton character its index in `text`."""
+    chars, where = [], []
+    for i, ch in enumerate(text):
+        if _invisible(ch):
+            continue
+        chars.append(ch.lower().translate(_LOOKALIKE)[:1] or ch)
+        where.append(i)
+    return "".join(chars), where
+
+
 def neutralise(text: str) -> str:
-    """The text with every delimiter marker removed. Compatibility forms (full-width letters)
-    are folded and invisible format characters dropped first, so no disguised copy survives."""
+    """The text with every delimiter marker removed. Compatibility forms (full-width letters) are
+    folded and format characters dropped first; markers are then found on the text's skeleton
+    (case, look-alike letters, combining and invisible characters, separators), so no disguised
+    copy survives. The text around them is kept as it is."""
     text = unicodedata.normalize("NFKC", text)
     text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    return _MARKER.sub(REMOVED, text)
+    skeleton, where = _skeleton(text)
+    out, last = [], 0
+    for m in _MARKER.finditer(skeleton):
+        start, end = where[m.start()], where[m.end() - 1] + 1
+        while end < len(text) and _invisible(text[end]):  # marks riding on the last letter go too
+            end += 1
+        out += [text[last:start], REMOVED]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 def fence(text: str, limit: int) -> str:
