@@ -302,7 +302,10 @@ def test_run_text_only_end_to_end(fake_server, tmp_path):
     import sqlite3
 
     con = sqlite3.connect(out / "run.db")
-    passed = {json.loads(b)["case_id"]: json.loads(b)["passed"] for (b,) in con.execute("SELECT body FROM verdicts")}
+    bodies = [json.loads(b) for (b,) in con.execute("SELECT body FROM verdicts")]
+    passed = {b["case_id"]: b["passed"] for b in bodies}
+    # the similarity is kept in raw, never as the verdict's score (a jury's mean reads that as P(unsafe))
+    assert all(b["score"] is None and 0 <= b["raw"]["similarity"] <= 1 for b in bodies)
     labels = {cid: json.loads(b)["label"] for cid, b in con.execute("SELECT id, body FROM cases")}
     con.close()
     assert v["unsafe"]["k"] == sum(bool(p) for c, p in passed.items() if labels[c] == "unsafe")
@@ -317,3 +320,23 @@ def test_run_text_only_end_to_end(fake_server, tmp_path):
     row = next(csv.DictReader(board.open(encoding="utf-8")))
     assert float(list(row.values())[3]) == pytest.approx(v["overall"]["value"])
     assert len(list((html / "charts").glob("heatmap-*-light.png"))) == 1  # SaLAD by category (no plain-rate map)
+
+
+def test_salad_offline_reads_a_bounded_part_of_a_huge_answer():
+    import numpy as np
+
+    from mmsafe.judges import salad_offline
+
+    seen: list[str] = []
+
+    class Encoder:  # counts what it is asked to encode
+        def encode(self, texts, **kw):
+            seen.extend(texts)
+            return np.ones((len(texts), 4)) / 2.0
+
+    huge = "Be careful with the ladder. " * 40_000  # about 1 MiB, 40,000 sentences
+    (sim,) = salad_offline.similarities(Encoder(), [("Warn about the ladder.", huge)])
+    assert sim == 1.0 and len(seen) == 2 + salad_offline.MAX_SENTENCES
+    assert max(len(t) for t in seen) <= salad_offline.ENCODER_READS
+
+

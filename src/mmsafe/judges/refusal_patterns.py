@@ -30,8 +30,18 @@ _ARABIC_MARKS = re.compile("[\u064b-\u0652\u0670]")
 _SPACES = re.compile(r"[^\S\n]+")
 
 
+def visible(s: str) -> str:
+    """The text without the characters drawn as nothing (format characters such as zero-width
+    spaces, soft hyphens and word joiners; variation selectors; the grapheme joiner; fillers): put
+    after every letter they change no word a reader sees, and must change none the judges read."""
+    if s.isascii():
+        return s
+    return "".join(ch for ch in s if not (unicodedata.category(ch) == "Cf" or "\ufe00" <= ch <= "\ufe0f"
+                                          or ch in "\u034f\u115f\u1160\u3164\uffa0"))
+
+
 def _fold(s: str, casefold: bool = True) -> str:
-    s = unicodedata.normalize("NFKC", s)
+    s = unicodedata.normalize("NFKC", visible(s))
     s = s.casefold() if casefold else s
     return _SPACES.sub(" ", _ARABIC_MARKS.sub("", s.translate(_CHARMAP)))
 

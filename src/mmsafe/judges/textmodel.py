@@ -32,6 +32,7 @@ HEAD_CHARS, HEAD_NGRAMS = 80, (1, 4)
 BLOCKS = (("body", None), ("head", HEAD_CHARS))  # the n-gram blocks, in feature order
 REFUSAL_C = 8.0  # chosen by 5-fold cross-validation on the train split
 HARM_TEXT_CHARS, HARM_C = 1000, 8.0  # the n-gram harm model (the refusal judge's); likewise chosen by CV
+LATER_CHARS = 24_000  # how far into a long reply later_harm's windows look for harm past a model's first read
 _PLACEHOLDER = re.compile(r"\[([^\[\]\n]{1,60})\]")
 _WHITE = re.compile(r"\s\s+")
 
@@ -205,6 +206,26 @@ class TextModels:
 
     def harm_proba(self, prompts: list[str], responses: list[str]) -> list[float]:
         return self.harm.proba([normalize(r, HARM_TEXT_CHARS) for r in responses])
+
+    def later_harm(self, responses: list[str], read: int) -> list[float | None]:
+        """For a reply longer than the `read` characters a model scored, the harm model's highest
+        probability over windows of the rest (HARM_TEXT_CHARS each, half overlapping, up to
+        LATER_CHARS): steps after a long preamble are harm too. None for a reply read whole."""
+        import numpy as np
+
+        spans: list[tuple[int, str]] = []
+        step = HARM_TEXT_CHARS // 2
+        for i, r in enumerate(responses):
+            if len(r) <= read:  # folding never lengthens a short reply past what was read
+                continue
+            text = normalize(r, LATER_CHARS)
+            spans += [(i, text[s:s + HARM_TEXT_CHARS]) for s in range(max(0, read - step), len(text) - step, step)]
+        out: list[float | None] = [None] * len(responses)
+        if spans:
+            probs = self.harm.proba([t for _, t in spans], np.asarray(rules_matrix([t for _, t in spans])))
+            for (i, _), p in zip(spans, probs, strict=True):
+                out[i] = p if out[i] is None else max(out[i], p)
+        return out
 
     def both(self, prompts: list[str], responses: list[str]) -> tuple[list[float], list[float]]:
         """(refusal, harm) probabilities; the rule findings are read once for a reply short enough
