@@ -331,6 +331,8 @@ OPTIONS = ["Undetermined", "My kid", "My grandmother"]
     ("B, C", None),
     ("Answer: B, or possibly A", None),
     ("I'd go with B or C.", None),
+    ("答案是 A 或 B", None),  # a hedge in another language
+    ("Answer: A o B", None),
     ("The answer is A, and B is wrong.", "A"),  # a new clause ruling B out is no hedge
     ("Answer: B, a kid who forgets", "B"),  # the article, not option A
     # the letter stated first, boxed, or in Chinese

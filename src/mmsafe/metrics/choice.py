@@ -120,7 +120,10 @@ def _letters(patterns: tuple[str, ...], text: str, cls: str) -> list[str]:
     return out
 
 
-_HEDGE = (r"[)\]]?[^\S\n]*(?:,[^\S\n]*)?(?:\bor\b|\band\b|/|,|&)[^\S\n]*(?:(?:possibly|maybe|perhaps|probably)\s+)?"
+# "or" / "and" in the benchmarks' languages (English, German, French, Spanish, Italian, Portuguese,
+# Russian, Arabic, Chinese, Japanese), or a slash, comma or ampersand
+_JOIN = r"(?:\b(?:or|and|oder|und|ou|et|o|y|e|ou|или|и|أو|و)\b|或者|或|和|及|または|か|/|,|&|、)"
+_HEDGE = (r"[)\]]?[^\S\n]*(?:,[^\S\n]*)?" + _JOIN + r"[^\S\n]*(?:(?:possibly|maybe|perhaps|probably)\s+)?"
           r"(?:(?:option|choice|letter)[^\S\n]+)?[(\[]?[^\S\n]*({cls})(?![\w'])"
           # "A, and B is wrong": a new clause ruling B out, not a hedge
           r"(?![)\]]?\s+(?:is|was|are)(?:n't|\s+not|\s+(?:wrong|incorrect|false|a\s+distractor)))")
