@@ -281,3 +281,30 @@ def test_bad_model_paths_and_params_are_named(target, tmp_path, sd, monkeypatch)
         r = mmsafe("run", "--target", target, "--model", str(sd), "--suite", str(suite), "--judge", "refusal",
                    "--param", "num_inference_stepz=2", "--out", str(tmp_path / "run2"), env=OFFLINE, timeout=180)
         assert r.returncode == 2 and "num_inference_stepz" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_hf_params_it_sets_itself_and_damaged_weights_are_named(vlm, tmp_path):
+    import shutil
+
+    from mmsafe.targets.hf import HFTarget
+
+    # transformers' own names for what mmsafe passes: every case would fail at generate()
+    for key, says in (("max_new_tokens", "--max-tokens"), ("do_sample", "--temperature")):
+        with pytest.raises(UsageError, match=f"--param '{key}' is set by mmsafe itself; use {says}"):
+            HFTarget(TargetConfig(model=str(vlm), params={key: 5}))
+    with pytest.raises(UsageError, match="--param seed: expected an integer, got 'abc'"):
+        HFTarget(TargetConfig(model=str(vlm), params={"seed": "abc"}))
+    broken = tmp_path / "broken"
+    shutil.copytree(vlm, broken)
+    weights = next(broken.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:100])  # an interrupted download
+    with pytest.raises(TargetUnavailable, match=f"{broken.name}.*cannot load it with transformers"):
+        asyncio.run(HFTarget(TargetConfig(model=str(broken))).start())
+    # a vision model missing its tokenizer files: that is the error, not "not a causal LM"
+    no_tok = tmp_path / "no-tokenizer"
+    shutil.copytree(vlm, no_tok)
+    for f in no_tok.glob("tokenizer*"):
+        f.unlink()
+    with pytest.raises(TargetUnavailable) as e:
+        asyncio.run(HFTarget(TargetConfig(model=str(no_tok))).start())
+    assert "cannot load it" in str(e.value) and "AutoModelForCausalLM" not in str(e.value)

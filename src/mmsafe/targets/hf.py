@@ -16,6 +16,9 @@ from mmsafe.targets.local import (device_label, free_gpu_memory, human, load_kwa
 
 EXTRA = "hf"
 OWN_PARAMS = {"max_tokens", "temperature", "seed"}  # read here; any other --param goes to generate()
+# generate() arguments mmsafe sets itself: naming them again would fail every case at generate()
+SET_HERE = {"max_new_tokens": "--max-tokens (or --param max_tokens)", "do_sample": "--temperature (above 0 samples)",
+            "input_ids": "", "attention_mask": "", "pixel_values": ""}
 
 
 class HFTarget:
@@ -29,6 +32,12 @@ class HFTarget:
         self.model, self._local = resolve_model(cfg.model, "hf")
         self._params: dict[str, Any] = {"max_tokens": 128, "temperature": 0.0, "seed": 0}
         self._params.update({k: v for k, v in cfg.params.items() if v is not None})
+        for key, instead in SET_HERE.items():
+            if key in self._params:
+                raise UsageError(f"--param {key!r} is set by mmsafe itself" + (f"; use {instead}" if instead else ""))
+        seed = self._params.get("seed")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise UsageError(f"--param seed: expected an integer, got {seed!r}")
         self.retries_help = self._sampling()  # greedy decoding repeats itself
         self.note = self._describe()
         self.blobs: Any = None  # the run's BlobStore, set before start()
@@ -58,13 +67,16 @@ class HFTarget:
         try:
             try:
                 net = transformers.AutoModelForImageTextToText.from_pretrained(self.model, **weights)
-                proc = transformers.AutoProcessor.from_pretrained(self.model, **kw)
-                self._vision = True
+                vision = True
             except ValueError:  # not an image-text-to-text architecture: a text-only chat model
-                net = transformers.AutoModelForCausalLM.from_pretrained(self.model, **weights)
-                proc = transformers.AutoTokenizer.from_pretrained(self.model, **kw)
-        except (OSError, ValueError, KeyError, ImportError) as exc:
-            raise TargetUnavailable(f"--model {self.model!r}: cannot load it with transformers: {exc}") from None
+                net, vision = transformers.AutoModelForCausalLM.from_pretrained(self.model, **weights), False
+            # the processor apart: its own failure (tokenizer files missing) is named as it is, not
+            # mistaken for "not an image-text model"
+            proc = (transformers.AutoProcessor if vision else transformers.AutoTokenizer).from_pretrained(self.model, **kw)
+            self._vision = vision
+        except Exception as exc:  # noqa: BLE001 - damaged weights (SafetensorError), missing files, a bad config
+            raise TargetUnavailable(f"--model {self.model!r}: cannot load it with transformers: "
+                                    f"{type(exc).__name__}: {str(exc)[:300]}") from None
         self._net, self._proc = net.to(self.device).eval(), proc
         self._check_params()
 
