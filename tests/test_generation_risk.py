@@ -175,11 +175,12 @@ def _openai(srv, tmp_path, samples: int):
     return t
 
 
-def _ask(t, prompt: str):
+def _ask(t, prompt: str | Case):
+    """One generate() on a started target: a text-to-image prompt, or any case."""
     async def go():
         await t.start()
         try:
-            return await t.generate(_case("c", prompt))
+            return await t.generate(prompt if isinstance(prompt, Case) else _case("c", prompt))
         finally:
             await t.close()
     return asyncio.run(go())
@@ -262,16 +263,8 @@ def test_a_chat_reply_naming_many_images_keeps_only_those_asked(fake_server, tmp
     image_reply = _ask(t, "draw [chatimages5]")
     assert sum(p.type == "image" for p in image_reply.output) == 2  # --samples 2: two kept of five
     text_case = Case(id="t", turns=(Message.user("hi [chatimages5]"),), task="TT")
-    t2 = _chat_target(fake_server, tmp_path, 1)
-
-    async def go():
-        await t2.start()
-        try:
-            return await t2.generate(text_case)
-        finally:
-            await t2.close()
-
-    assert sum(p.type == "image" for p in asyncio.run(go()).output) == CHAT_IMAGES_KEPT < 5
+    text_reply = _ask(_chat_target(fake_server, tmp_path, 1), text_case)
+    assert sum(p.type == "image" for p in text_reply.output) == CHAT_IMAGES_KEPT < 5
 
 
 def test_n_param_is_refused(fake_server):
