@@ -308,3 +308,24 @@ def test_hf_params_it_sets_itself_and_damaged_weights_are_named(vlm, tmp_path):
     with pytest.raises(TargetUnavailable) as e:
         asyncio.run(HFTarget(TargetConfig(model=str(no_tok))).start())
     assert "cannot load it" in str(e.value) and "AutoModelForCausalLM" not in str(e.value)
+
+
+def test_a_hub_model_is_described_once_loaded(vlm, tmp_path):
+    # a hub id (here from a local hub cache, offline): name, architecture, parameter count and
+    # device are known only after loading, and the note says them then
+    import shutil
+
+    from mmsafe.targets.hf import HFTarget
+
+    repo = tmp_path / "hub" / "models--mmsafe-test--vlm"
+    shutil.copytree(vlm, repo / "snapshots" / ("0" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    assert "parameters" not in HFTarget(TargetConfig(model="mmsafe-test/vlm")).note  # not loaded yet
+    suite = write_suite(tmp_path, [{"id": "t", "prompt": "say hello"}])
+    r = mmsafe("run", "--target", "hf", "--model", "mmsafe-test/vlm", "--suite", str(suite), "--judge", "refusal",
+               "--param", "max_tokens=2", "--out", str(tmp_path / "run"), "--json",
+               env={**OFFLINE, "HF_HUB_CACHE": str(tmp_path / "hub")}, timeout=180)
+    assert r.returncode == 0, r.stderr
+    note = json.loads(r.stdout)["note"]
+    assert "mmsafe-test/vlm from the hub (LlavaForConditionalGeneration" in note and "parameters) on cpu" in note

@@ -473,6 +473,7 @@ async def _run_stages(store: Store, opts: RunOptions, p: Plan, judges: list[Any]
             record_attacks(store, p.attacks, stats.not_applicable)
             if stats.done:
                 _record_backend(store, p.target)
+            store.set_meta("note", p.target.note)  # a hub model's note names its architecture once it is loaded
             await feed.finish()
         finally:
             feed.cancel()

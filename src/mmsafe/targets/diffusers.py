@@ -21,7 +21,7 @@ from typing import Any
 from mmsafe.errors import MissingDependency, UsageError
 from mmsafe.schema import IMAGE_OUT_TASKS, Case, Part
 from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable, images_wanted
-from mmsafe.targets.local import (device_label, free_gpu_memory, human, latest_images, load_kwargs, pick_device, pil_image, png_bytes,
+from mmsafe.targets.local import (device_label, free_gpu_memory, human, latest_images, loaded_params, load_kwargs, pick_device, pil_image, png_bytes,
                                   quiet_hub, read_json, require, resolve_model, stored_params)
 
 EXTRA = "diffusers"
@@ -125,6 +125,11 @@ class DiffusersTarget:
         self._check_params()
         if self._params.get("compose") is None and {type(pipe).__name__, type(self._edit).__name__} & MULTI_IMAGE:
             self._compose = "list"
+        if not self._local:  # a hub id: what it is is known now that it is loaded
+            denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+            ic = "as a list" if self._compose == "list" else "composed side by side into one image"
+            self.note = (f"diffusers pipeline {self.model} from the hub ({type(pipe).__name__}, "
+                         f"{human(loaded_params(denoiser))}-parameter denoiser) on {self.device}; IC inputs {ic}")
 
     def _describe(self) -> str:
         """What the pipeline is, known before loading (stored with the run): name, class, denoiser size,

@@ -11,7 +11,7 @@ from typing import Any
 from mmsafe.errors import MissingDependency, UsageError
 from mmsafe.schema import IMAGE_OUT_TASKS, Case, Message
 from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable
-from mmsafe.targets.local import (device_label, free_gpu_memory, human, load_kwargs, pick_device, pil_image, quiet_hub, read_json, require,
+from mmsafe.targets.local import (device_label, free_gpu_memory, human, load_kwargs, loaded_params, pick_device, pil_image, quiet_hub, read_json, require,
                                   resolve_model, stored_params)
 
 EXTRA = "hf"
@@ -79,6 +79,10 @@ class HFTarget:
                                     f"{type(exc).__name__}: {str(exc)[:300]}") from None
         self._net, self._proc = net.to(self.device).eval(), proc
         self._check_params()
+        if not self._local:  # a hub id: what it is is known now that it is loaded
+            arch = (getattr(net.config, "architectures", None) or [type(net).__name__])[0]
+            self.note = (f"transformers model {self.model} from the hub ({arch}, {human(loaded_params(net))} "
+                         f"parameters) on {self.device}")
 
     def _describe(self) -> str:
         """What the model is, known before loading (stored with the run): name, architecture, size, device."""

@@ -132,6 +132,12 @@ def device_label() -> str:
     return f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu"
 
 
+def loaded_params(module: object) -> int | None:
+    """Parameters of a loaded torch module (None when it is none)."""
+    params = getattr(module, "parameters", None)
+    return sum(p.numel() for p in params()) if callable(params) else None
+
+
 def human(n: int | None) -> str:
     if n is None:
         return "unknown number of"
