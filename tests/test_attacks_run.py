@@ -165,6 +165,12 @@ def test_attack_success_by_query_counts_judged_unsafe_replies_only():
     (("--attack", "base64", "--attack-param", "base64.nope=1"), ["--attack-param", "base64"]),
     (("--attack-param", "shots=3"), ["--attack-param", "no attack is selected"]),
     (("--attack", "many-shot", "--attack-param", "nope=3"), ["--attack-param", "nope"]),
+    # a value of the wrong type is named with its attack and key (2.5 failed every case at run time)
+    (("--attack", "many-shot", "--attack-param", "shots=2.5"), ["many-shot.shots: expected a whole number, got 2.5"]),
+    (("--attack", "many-shot", "--attack-param", "shots=true"), ["many-shot.shots: expected a whole number"]),
+    (("--attack", "many-shot", "--attack-param", "many-shot.shots=abc"), ["many-shot.shots", "'abc'"]),
+    # named alone, an attack that needs an attacker model is an error, not a silent n/a
+    (("--attack", "pair"), ["--attack pair needs --attacker-model"]),
 ])
 def test_bad_attack_flags_fail_before_any_write(tmp_path, flags, words):
     suite = write_cases(tmp_path / "s.jsonl")

@@ -72,6 +72,11 @@ def test_bad_predictions_file(tmp_path, rows, line, field):
     (["--system-prompt", "  "], "--system-prompt: empty"),
     (["--target", "openai", "--predictions", "p.jsonl"], "--predictions is read by --target replay only"),
     (["--suite", ""], "--suite: empty"),
+    (["--target", "openai", "--slots", "4"], "--slots is for --target gguf"),
+    (["--target", "replay", "--base-url", "http://127.0.0.1:9/v1"], "--base-url: --target replay reads recorded answers"),
+    (["--target", "replay", "--max-rps", "5"], "--max-rps: --target replay"),
+    (["--image-api", "chat"], "--image-api is for --target openai"),
+    (["--ray-address", "127.0.0.1:6379"], "--ray-address: give --executor ray too"),
 ])
 def test_bad_flags_name_the_flag(tmp_path, args, needle):
     r = mmsafe("run", "--out", str(tmp_path / "run"), *args)

@@ -386,3 +386,18 @@ def test_an_image_has_one_label_and_one_side_of_the_split(sets, tmp_path, monkey
     monkeypatch.setenv("MMSAFE_MAX_IMAGE_MB", "0.0001")
     with pytest.raises(UsageError, match=r"r000.png: over the .* MiB limit per image"):
         load_folders(real, fake)
+
+
+def test_detect_flags_refuse_nan_and_enrich_names_model_dir(tmp_path, sets):
+    real, fake = sets
+    r = mmsafe("detect", "train", "--real", str(real), "--fake", str(fake), "--out", str(tmp_path / "o"),
+               "--test-fraction", "nan")
+    assert r.returncode == 2 and "--test-fraction" in r.stderr and "Traceback" not in r.stderr
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a cat\n")
+    r = mmsafe("detect", "enrich", "--prompts", str(prompts), "--rewriter-model", "rw", "--model", "img",
+               "--model-dir", str(tmp_path / "nonex"), "--out", str(tmp_path / "e"))
+    assert r.returncode == 2 and f"--model-dir {tmp_path / 'nonex'}: no such folder" in r.stderr, r.stderr
+    r = mmsafe("detect", "enrich", "--prompts", str(prompts), "--rewriter-model", "rw", "--model", "img",
+               "--model-dir", str(tmp_path / "nonex"), "--timeout", "nan", "--out", str(tmp_path / "e"))
+    assert r.returncode == 2 and "--timeout" in r.stderr

@@ -111,6 +111,11 @@ def test_missing_datasets_are_named_with_where_to_put_them(tmp_path):
     assert r.returncode == 2
     assert "alert" in r.stderr.lower() and "alert_adversarial" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "run").exists()
+    # a --data folder that does not exist is named as such, with the flag
+    r = mmsafe("run", "--target", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+               "--suite", "language/benchmark", "--data", str(tmp_path / "nope"), "--judge", "refusal",
+               "--out", str(tmp_path / "run"))
+    assert r.returncode == 2 and f"--data {tmp_path / 'nope'}: not found" in r.stderr, r.stderr
 
 
 @needs_data

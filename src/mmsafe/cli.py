@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import sqlite3
@@ -11,6 +10,8 @@ import time
 from pathlib import Path
 
 import click
+
+from mmsafe.flagtypes import Finite
 
 from mmsafe import __version__
 
@@ -37,16 +38,6 @@ def _unreadable(exc: Exception) -> Exception:
 
     return UsageError(f"a run database could not be read ({exc}): it is damaged or was changed outside mmsafe; "
                       "restore it from a copy, or run again into a new --out")
-
-
-class Finite(click.FloatRange):
-    """A float flag that refuses nan and inf (which pass any range check)."""
-
-    def convert(self, value, param, ctx):
-        v = super().convert(value, param, ctx)
-        if not math.isfinite(v):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return v
 
 
 class WorkersOrAuto(click.ParamType):
@@ -285,6 +276,18 @@ def check_run_flags(kw: dict) -> None:
         raise UsageError("--system-prompt: empty; leave the flag out for no system message")
     if kw.get("predictions") is not None and kw.get("target") in LOCAL_TARGETS:
         raise UsageError(f"--predictions is read by --target replay only; --target {kw['target']} asks the model")
+    target = kw.get("target")
+    if kw.get("slots") is not None and target != "gguf":
+        raise UsageError(f"--slots is for --target gguf (the in-process llama.cpp server); --target {target} has none")
+    if target == "replay":
+        used = [f for f, k in (("--base-url", "base_url"), ("--api-key-env", "api_key_env"), ("--max-rps", "max_rps"))
+                if kw.get(k) is not None]
+        if used:
+            raise UsageError(f"{used[0]}: --target replay reads recorded answers and asks no endpoint")
+    if kw.get("image_api", "images") != "images" and target != "openai":
+        raise UsageError(f"--image-api is for --target openai; --target {target} makes images its own way")
+    if kw.get("ray_address") is not None and kw.get("executor", "local") != "ray":
+        raise UsageError("--ray-address: give --executor ray too (the local executor uses no cluster)")
 
 
 def parse_params(items: tuple[str, ...], flag: str = "--param") -> dict:

@@ -326,7 +326,13 @@ def plan_attacks(opts: RunOptions, timeout_s: float) -> tuple[list[Any], Any, An
     recipe = select.Recipe(tuple(select.chosen(opts.attacks, opts.attack_families, opts.all_attacks)),
                            dict(opts.attack_params), opts.attack_budget,
                            frozenset({"benchmark"}) if protocol else None, attacker)
-    return (*recipe.build(), recipe)
+    built = recipe.build()
+    if not opts.attacker_model:  # named one by one, an attack that cannot run without one is an error, not a silent n/a
+        needs = [a.name for a in built[0] if getattr(a, "needs_attacker", False) and a.name in opts.attacks]
+        if needs:
+            raise UsageError(f"--attack {needs[0]} needs --attacker-model (an attacker LLM writes its prompts and "
+                             "scores the replies); with --attacks all or --attack-family it is counted not applicable")
+    return (*built, recipe)
 
 
 class Laps:
@@ -355,9 +361,13 @@ async def evaluate(opts: RunOptions, progress=None, warn=lambda msg: None, plann
         p = planned
         lap.times["load"] = round(load_s, 3)
     try:
+        try:
+            check_out(p.out)  # before Ray starts: a wrong --out is said in a second, not after Ray's start-up
+        except OSError as exc:
+            raise folder_error(p.out, exc) from None
         with _cluster(opts):  # --executor ray joins (or starts) Ray before the run folder is touched
             try:
-                check_out(p.out)
+                check_out(p.out)  # again: the folder may have changed while Ray started
                 p.out.mkdir(parents=True, exist_ok=True)
                 with RunLock(p.out):  # one `mmsafe run` per folder; released however this process ends
                     return await _run(opts, p, progress, lap, warn)

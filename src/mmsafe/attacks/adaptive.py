@@ -179,6 +179,7 @@ class _Adaptive(Attack):
     inputs = frozenset({TEXT_IN, IMAGE_IN})
     outputs = frozenset({TEXT_OUT})
     adaptive = True
+    needs_attacker = True  # nothing to do without --attacker-model
 
     def applies(self, case: Case) -> str | None:
         why = super().applies(case)

@@ -122,7 +122,7 @@ class Attack:
         if unknown:
             raise ValueError(f"attack {self.name}: unknown parameter(s) {', '.join(sorted(unknown))}; "
                              f"it takes {', '.join(sorted(self.defaults)) or 'none'}")
-        self.params = {**self.defaults, **{k: _like(self.defaults[k], v) for k, v in params.items()}}
+        self.params = {**self.defaults, **{k: _like(self.defaults[k], v, f"{self.name}.{k}") for k, v in params.items()}}
 
     @classmethod
     def summary(cls) -> str:
@@ -182,12 +182,34 @@ class Rewrite(Attack):
         return replace_request(case, self.rewrite(text, rng))
 
 
-def _like(default: Any, value: Any) -> Any:
-    """A --attack-param value in its default's type ("64" → 64)."""
-    if isinstance(default, bool) and isinstance(value, str):
-        return value.lower() in ("1", "true", "yes", "on")
-    if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, str):
-        return type(default)(value)
+def _like(default: Any, value: Any, name: str = "value") -> Any:
+    """A --attack-param value in its default's type ("64" → 64); ValueError naming `name` (the
+    attack and key) when it is not one: 2.5 or true for a whole number, "abc" for a number."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ValueError(f"{name}: expected true or false, got {value!r}")
+    if isinstance(default, int):
+        if isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                raise ValueError(f"{name}: expected a whole number, got {value!r}") from None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{name}: expected a whole number, got {value!r}")
+        return value
+    if isinstance(default, float):
+        try:
+            value = float(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else value
+        except ValueError:
+            raise ValueError(f"{name}: expected a number, got {value!r}") from None
+        if not isinstance(value, float) or value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{name}: expected a finite number, got {value!r}")
+        return value
     return value
 
 

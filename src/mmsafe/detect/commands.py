@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from mmsafe.flagtypes import Finite
+
 DIR = click.Path(path_type=Path, file_okay=False)
 
 
@@ -56,7 +58,7 @@ def prep_options(fn):
                      help="Re-encode real and fake alike (same size, JPEG at --quality) before the detector sees them."),
         click.option("--quality", type=click.IntRange(1, 100), default=90, show_default=True,
                      help="JPEG quality of the format control."),
-        click.option("--test-fraction", type=click.FloatRange(0.05, 0.9), default=0.3, show_default=True,
+        click.option("--test-fraction", type=Finite(0.05, 0.9), default=0.3, show_default=True,
                      help="Share of each family held out for measuring."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--epochs", type=click.IntRange(1, 1000), default=30, show_default=True, help="cnn: training passes."),
@@ -184,7 +186,7 @@ def cross_(real, fake, kind, size, control, quality, test_fraction, seed, epochs
 @click.option("--model-dir", type=DIR, required=True, help="The detector (MODEL_DIR from `mmsafe detect train`).")
 @click.option("--versions", type=click.IntRange(1, 10), default=2, show_default=True, help="Rewrites after v0.")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True)
-@click.option("--timeout", type=click.FloatRange(1, 3600), default=120.0, show_default=True)
+@click.option("--timeout", type=Finite(1, 3600), default=120.0, show_default=True)
 @click.option("--out", type=DIR, default=None, help="Folder for images and results [./mmsafe-detect/enrich-TIME].")
 @click.option("--detector-api-key-env", default=None, metavar="VAR", help="http detector: override the key's variable.")
 @click.option("--json", "as_json", is_flag=True)
@@ -205,7 +207,10 @@ def enrich(prompts, rewriter_model, rewriter_base_url, rewriter_api_key_env, tar
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise UsageError(f"--out {out}: exists and is not empty; choose a new folder")
         items = read_prompts(prompts)
-        det, _, _ = base.load(model_dir, {"api_key_env": detector_api_key_env})
+        try:
+            det, _, _ = base.load(model_dir, {"api_key_env": detector_api_key_env})
+        except UsageError as exc:  # here --model is the image model: the detector folder is --model-dir
+            raise UsageError(str(exc).replace(f"--model {model_dir}", f"--model-dir {model_dir}", 1)) from None
         cfg = EnrichConfig(rewriter_model, rewriter_base_url, rewriter_api_key_env, image_model, base_url, api_key_env,
                            versions, concurrency, timeout)
         res = asyncio.run(run(items, cfg, det, out))

@@ -63,7 +63,10 @@ def load(suite: str, sub: str, data: Path | None, images: dict[str, bytes]) -> t
         if data is None:
             raise UsageError(f"--suite {suite} reads published datasets: give their folder with --data DIR "
                              f"(datasets: {', '.join(sorted(pool))})")
-        raise UsageError(f"--suite {suite}: none of its datasets ({', '.join(sorted(pool))}) is under {data}; "
+        if not data.exists():
+            raise UsageError(f"--data {data}: not found (the folder holding --suite {suite}'s datasets: "
+                             f"{', '.join(sorted(pool))})")
+        raise UsageError(f"--suite {suite}: none of its datasets ({', '.join(sorted(pool))}) is under --data {data}; "
                          + (warnings[0] if warnings else ""))
     return suite, cases
 
