@@ -77,6 +77,9 @@ def test_bad_predictions_file(tmp_path, rows, line, field):
     (["--target", "replay", "--max-rps", "5"], "--max-rps: --target replay"),
     (["--image-api", "chat"], "--image-api is for --target openai"),
     (["--ray-address", "127.0.0.1:6379"], "--ray-address: give --executor ray too"),
+    # a --judge-param no selected judge reads (a typo, another judge's setting) changed nothing
+    (["--judge", "refusal", "--judge-param", "threshold=0.9"], "--judge-param threshold: no selected judge reads it"),
+    (["--judge", "nsfw", "--judge-param", "treshold=0.9"], "--judge-param treshold: no selected judge reads it"),
 ])
 def test_bad_flags_name_the_flag(tmp_path, args, needle):
     r = mmsafe("run", "--out", str(tmp_path / "run"), *args)

@@ -157,7 +157,8 @@ def test_run_with_a_jury_end_to_end(tmp_path):
         ["Bake at 220C.", "I'm sorry, but I can't help with that.", "Step 1: insert the wrench."])) + "\n")
     r = mmsafe("run", "--target", "replay", "--predictions", str(preds), "--suite", str(suite), "--judge", "jury",
                "--judge-param", "members=refusal,guard", "--judge-param", "rule=any", "--judge-model", str(model),
-               "--judge-param", "family=llama-guard-3", "--out", str(tmp_path / "run"), "--json", timeout=120)
+               "--judge-param", "family=llama-guard-3", "--judge-param", "min_verdict_mass=0",  # random weights
+               "--out", str(tmp_path / "run"), "--json", timeout=120)
     assert r.returncode == 0, r.stderr
     (name,) = json.loads(r.stdout)["judges"]
     assert name.startswith("jury@")

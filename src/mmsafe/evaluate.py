@@ -25,7 +25,7 @@ from mmsafe.engine.progress import NullProgress
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.judges import judges as judge_registry
 from mmsafe.judges import quality
-from mmsafe.judges.base import JudgeConfig, build_judge, judge_id, sees_images
+from mmsafe.judges.base import JudgeConfig, build_judges, judge_id, sees_images
 from mmsafe.judges.labelled import LabelledRow
 from mmsafe.metrics import summarize_outcomes
 from mmsafe.metrics.attacks import summarize_attacks
@@ -230,8 +230,7 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
     unknown = target.unmatched(every_case) if hasattr(target, "unmatched") and not (own_file and opts.limit) else 0
     if unknown:
         warn(f"{unknown} prediction(s) in {opts.predictions} have an id that is not in the suite; they are ignored")
-    judges = [build_judge(judge_registry.get(n, "--judge"), opts.judge_config)
-              for n in dict.fromkeys(opts.judges or default_judges(warn, cases))]
+    judges = build_judges(list(opts.judges or default_judges(warn, cases)), judge_registry, opts.judge_config)
     judge_names = tuple(judge_id(j) for j in judges)
     image_tasks = sorted(summary.tasks & IMAGE_OUT_TASKS)
     if image_tasks and not any(sees_images(j) for j in judges):

@@ -52,6 +52,47 @@ def judge_id(judge: Any) -> str:
     return judge.name if not spec else f"{judge.name}@{stable_hash(spec)[:8]}"
 
 
+class _Noted(dict):
+    """--judge-param options that note which keys the judges built from them read."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.read: set[str] = set()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: Any) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(key)  # type: ignore[arg-type]
+        return super().__contains__(key)
+
+    def items(self):  # handed on whole (a jury's members read them): every key counts as read
+        self.read.update(self.keys())
+        return super().items()
+
+
+def build_judges(names: list[str], registry: Any, cfg: JudgeConfig) -> list[Any]:
+    """The judges `names` (in order, each once), built from one config; a --judge-param none of
+    them reads is an error (a typo, or a setting for another judge, had no effect without a word)."""
+    import dataclasses
+
+    options = _Noted(cfg.options)
+    noted = dataclasses.replace(cfg, options=options)
+    built = [build_judge(registry.get(n, "--judge"), noted) for n in dict.fromkeys(names)]
+    unread = sorted(k for k in cfg.options if k not in options.read)
+    if unread:
+        from mmsafe.errors import UsageError
+
+        raise UsageError(f"--judge-param {unread[0]}: no selected judge reads it "
+                         f"(judges: {', '.join(dict.fromkeys(names))}; see `mmsafe list judges`)")
+    return built
+
+
 def build_judge(cls: Any, cfg: JudgeConfig) -> Any:
     """A judge instance: classes whose constructor takes a config get it; rule judges take none."""
     try:

@@ -15,7 +15,7 @@ from typing import Any
 
 from mmsafe.engine.progress import NullProgress
 from mmsafe.errors import UsageError
-from mmsafe.judges.base import JudgeConfig, build_judge, judge_id
+from mmsafe.judges.base import JudgeConfig, build_judges, judge_id
 from mmsafe.judges import labelled
 from mmsafe.judges.labelled import GOLD, LabelledRow, read_labelled, shipped_rows, split
 from mmsafe.metrics.classification import binary_metrics
@@ -141,5 +141,5 @@ async def evaluate_judges(names: tuple[str, ...], cfg: JudgeConfig, rows: list[L
     name or setting fails) before any is started."""
     from mmsafe.judges import judges as registry
 
-    built = [build_judge(registry.get(n, "--judge"), cfg) for n in dict.fromkeys(names)]
+    built = build_judges(list(names), registry, cfg)
     return {judge_id(j): await aevaluate_judge(j, rows, progress) for j in built}

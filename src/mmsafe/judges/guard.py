@@ -85,7 +85,7 @@ def settings(cfg: JudgeConfig) -> Settings:
     if not cfg.model:
         raise UsageError("--judge-model is required with --judge guard: a local folder or hub name, "
                          "or the model name served at --judge-base-url")
-    opts = dict(cfg.options)
+    opts = cfg.options  # read through: what it reads counts as read (judges.base.build_judges)
     # --judge-param is shared by every judge of the run: other judges' keys are theirs to read,
     # but a near miss of a guard setting is a typo that would silently change nothing
     for key in sorted(set(opts) - set(OPTIONS)):

@@ -56,13 +56,17 @@ class JuryJudge:
     def __init__(self, cfg: JudgeConfig) -> None:
         from mmsafe.judges import judges as registry
 
-        opts = dict(cfg.options)
+        opts = cfg.options
         self.rule = str(opts.get("rule", "majority"))
         if self.rule not in RULES:
             raise UsageError(f"--judge-param rule: {self.rule!r} is not one of {'|'.join(RULES)}")
         names = _member_names(opts.get("members"))
-        member_cfg = replace(cfg, options={k: v for k, v in opts.items() if k not in JURY_OPTIONS})
+        # the members' options, passed on so that what they read counts as read (build_judges)
+        theirs = type(opts)({k: dict.__getitem__(opts, k) for k in dict.keys(opts) if k not in JURY_OPTIONS})
+        member_cfg = replace(cfg, options=theirs)
         self.members = [build_judge(registry.get(n, "--judge-param members"), member_cfg) for n in names]
+        if hasattr(opts, "read") and hasattr(theirs, "read"):
+            opts.read |= theirs.read
         self.member_ids = [judge_id(m) for m in self.members]
         self.batch_size = max(m.batch_size for m in self.members)
         # a member behind an endpoint makes every calibration row a request: measured only with --calibrate
