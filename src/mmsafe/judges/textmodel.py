@@ -24,7 +24,7 @@ from mmsafe.judges import model_files
 from mmsafe.judges.labelled import LabelledRow, shipped_files, train_rows
 from mmsafe.judges.refusal_patterns import _BULLET, _COMPLY, _REDIRECT, _fold, detect_refusal
 
-VERSION = "textmodel-6"  # bump when features or settings change: the cache key includes it
+VERSION = "textmodel-7"  # bump when features or settings change: the cache key includes it
 REFUSAL_CHARS = 400  # a refusal shows in how a reply starts
 HARM_CHARS = 2500  # harm can be anywhere, but a long reply's start and shape say enough
 NGRAMS = (2, 5)
