@@ -337,6 +337,8 @@ def test_salad_offline_reads_a_bounded_part_of_a_huge_answer():
     huge = "Be careful with the ladder. " * 40_000  # about 1 MiB, 40,000 sentences
     (sim,) = salad_offline.similarities(Encoder(), [("Warn about the ladder.", huge)])
     assert sim == 1.0 and len(seen) == 2 + salad_offline.MAX_SENTENCES
-    assert max(len(t) for t in seen) <= salad_offline.ENCODER_READS
+    from mmsafe.judges.classifier import ENCODER_CHARS
+
+    assert max(len(t) for t in seen) <= ENCODER_CHARS
 
 

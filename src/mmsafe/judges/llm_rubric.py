@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmsafe.errors import UsageError
+from mmsafe.judges.refusal_patterns import drawn_as_nothing
 
 RUBRICS_DIR = Path(__file__).with_name("rubrics")
 OPEN_RESPONSE, CLOSE_RESPONSE = "<<<MMSAFE_RESPONSE>>>", "<<<END_MMSAFE_RESPONSE>>>"
@@ -60,10 +61,8 @@ def load_rubric(name: str, folder: Path = RUBRICS_DIR) -> Rubric:
 
 
 def _invisible(ch: str) -> bool:
-    """Format characters, variation selectors, combining marks, fillers: drawn as nothing, or as
-    part of the letter before them."""
-    cat = unicodedata.category(ch)
-    return cat in ("Cf", "Mn", "Me") or "\ufe00" <= ch <= "\ufe0f" or ch in "\u034f\u115f\u1160\u3164\uffa0"
+    """Drawn as nothing, or (a combining mark) as part of the letter before it."""
+    return drawn_as_nothing(ch) or unicodedata.category(ch) in ("Mn", "Me")
 
 
 def _skeleton(text: str) -> tuple[str, list[int]]:

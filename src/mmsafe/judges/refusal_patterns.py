@@ -30,14 +30,16 @@ _ARABIC_MARKS = re.compile("[\u064b-\u0652\u0670]")
 _SPACES = re.compile(r"[^\S\n]+")
 
 
+def drawn_as_nothing(ch: str) -> bool:
+    """Format characters (zero-width spaces, soft hyphens, word joiners), variation selectors, the
+    grapheme joiner and fillers."""
+    return unicodedata.category(ch) == "Cf" or "\ufe00" <= ch <= "\ufe0f" or ch in "\u034f\u115f\u1160\u3164\uffa0"
+
+
 def visible(s: str) -> str:
-    """The text without the characters drawn as nothing (format characters such as zero-width
-    spaces, soft hyphens and word joiners; variation selectors; the grapheme joiner; fillers): put
-    after every letter they change no word a reader sees, and must change none the judges read."""
-    if s.isascii():
-        return s
-    return "".join(ch for ch in s if not (unicodedata.category(ch) == "Cf" or "\ufe00" <= ch <= "\ufe0f"
-                                          or ch in "\u034f\u115f\u1160\u3164\uffa0"))
+    """The text without the characters drawn as nothing: put after every letter they change no
+    word a reader sees, and must change none the judges read."""
+    return s if s.isascii() else "".join(ch for ch in s if not drawn_as_nothing(ch))
 
 
 def _fold(s: str, casefold: bool = True) -> str:

@@ -69,7 +69,6 @@ def sentences(text: str) -> list[str]:
     return [s for s in (p.strip() for p in _SENTENCES.split(text)) if len(s) > 3] or [text]
 
 
-ENCODER_READS = 1200  # characters: all-MiniLM-L6-v2 reads 256 word pieces, the rest is tokenised for nothing
 MAX_SENTENCES = 64  # of an answer compared with the reference: the encoder's cost grows with each one
 
 
@@ -79,11 +78,13 @@ def similarities(encoder: Any, pairs: list[tuple[str, str]]) -> list[float]:
     embeddings). A 1 MiB answer would otherwise be 150,000 sentences: minutes of CPU for one case."""
     import numpy as np
 
+    from mmsafe.judges.classifier import ENCODER_CHARS  # what the encoder reads of a text
+
     texts: list[str] = []
     spans = []
     for ref, ans in pairs:
         start = len(texts)
-        texts += [ref, ans[:ENCODER_READS], *(s[:ENCODER_READS] for s in sentences(ans)[:MAX_SENTENCES])]
+        texts += [ref, ans[:ENCODER_CHARS], *(s[:ENCODER_CHARS] for s in sentences(ans)[:MAX_SENTENCES])]
         spans.append((start, len(texts)))
     emb = encoder.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
     out = []

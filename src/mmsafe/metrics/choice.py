@@ -103,6 +103,12 @@ def _tiers(cls: str) -> tuple[tuple[str, ...], ...]:
     return statement, opening, mention
 
 
+def _article(text: str, end: int) -> bool:
+    """The letter ending at `end` is an English word ("a question", "i think"), not an option."""
+    letter = text[end - 1]
+    return letter.islower() and letter in _WORDS and re.match(r"\s+[a-z]", text[end:]) is not None
+
+
 _NEGATED = re.compile(r"(?i)\b(?:not|never|n't)\s+(?:\w+\s+)?$")
 
 
@@ -111,7 +117,7 @@ def _letters(patterns: tuple[str, ...], text: str, cls: str) -> list[str]:
     for pattern in patterns:
         for m in re.finditer(pattern, text):
             letter = m.group(1)
-            if letter.islower() and letter in _WORDS and re.match(r"\s+[a-z]", text[m.end(1):]):
+            if _article(text, m.end(1)):
                 continue  # "answer a question": the article, not option A
             if _NEGATED.search(text[max(0, m.start() - 24):m.start()]):
                 continue  # "I would not choose A", "the answer is not (B)"
@@ -135,7 +141,7 @@ def _hedged(text: str, at: int, cls: str) -> list[str]:
     out = []
     while m := re.match(_HEDGE.format(cls=cls), text[at:], re.I):
         letter = m.group(1)
-        if letter.islower() and letter in _WORDS and re.match(r"\s+[a-z]", text[at + m.end(1):]):
+        if _article(text, at + m.end(1)):
             break  # "B, a kid": the article
         out.append(letter)
         at += m.end(1)
