@@ -14,6 +14,8 @@ protocol metrics can group it; `reference["scoring"]` says how its reply is scor
 
 from __future__ import annotations
 
+import contextvars
+import fnmatch
 import importlib
 import pkgutil
 from collections.abc import Callable
@@ -44,15 +46,25 @@ class Dataset:
     size: int | None = None  # rows in the published file (shown by `mmsafe list suites`)
     in_protocol: bool = True  # part of the protocol suites by default (False: by name only)
 
-    def find(self, data: Path) -> Path:
-        """The dataset's file under `data`, or a clear error naming where to put it."""
+    def find(self, data: Path, any_file: bool = False) -> Path:
+        """The dataset's file under `data`, or a clear error naming where to put it. `data` may be
+        the file itself when its name is one of the dataset's (`any_file`: or a name no dataset
+        has, when the user named this dataset alone): one file given for a suite of several datasets
+        is read by the one it belongs to, never by all of them, and NIST.json is never read as the
+        EU AI Act's."""
         if data.is_file():
-            return data
+            if self.owns(data) or (any_file and not any(d.owns(data) for d in DATASETS.values())):
+                return data
+            raise MissingData(self, data)
         for pattern in self.files:
             hits = sorted(p for p in data.glob(pattern) if p.is_file())
             if hits:
                 return hits[0]
         raise MissingData(self, data)
+
+    def owns(self, file: Path) -> bool:
+        """The file's name is one this dataset's files have (case aside)."""
+        return any(fnmatch.fnmatch(file.name.lower(), pattern.rsplit("/", 1)[-1].lower()) for pattern in self.files)
 
 
 class MissingData(InputError):
@@ -60,10 +72,18 @@ class MissingData(InputError):
 
     def __init__(self, ds: Dataset, data: Path) -> None:
         self.dataset = ds
-        super().__init__(str(data), None, None,
-                         f"{ds.title} not found: put its file ({' or '.join(ds.files)}) under this folder "
-                         f"(published at {ds.source}, licence {ds.licence})"
-                         + (f", or leave out --data to load {ds.hub} from the hub when online" if ds.hub else ""))
+        files = " or ".join(ds.files)
+        if data.is_file():
+            owners = sorted(d.name for d in DATASETS.values() if d.owns(data))
+            what = (f"{ds.title}: this is the file of {' or '.join(owners)}, not its own ({files}); "
+                    "give the folder that holds its own" if owners else
+                    f"{ds.title}: this file's name is not its file's ({files}); give the folder that holds "
+                    f"its file, or name this dataset alone (--suite SUITE:{ds.name}) to read this file as its own")
+        else:
+            what = (f"{ds.title} not found: put its file ({files}) under this folder "
+                    f"(published at {ds.source}, licence {ds.licence})"
+                    + (f", or leave out --data to load {ds.hub} from the hub when online" if ds.hub else ""))
+        super().__init__(str(data), None, None, what)
 
 
 class Incomplete(InputError):
@@ -118,9 +138,10 @@ def tagged(ds: Dataset, cases: list[Case]) -> list[Case]:
     return out
 
 
-def read(ds: Dataset, data: Path | None, images: dict[str, bytes]) -> list[Case]:
+def read(ds: Dataset, data: Path | None, images: dict[str, bytes], alone: bool = False) -> list[Case]:
     """The dataset's cases from --data (or the hub when --data is not given and it has a hub id);
-    a dataset with no files ships with mmsafe and needs neither."""
+    a dataset with no files ships with mmsafe and needs neither. `alone`: the user named this
+    dataset and no other, so a file given as --data is its file whatever its name."""
     if not ds.files:
         return tagged(ds, ds.load(Path(), images))
     if data is None:
@@ -131,5 +152,19 @@ def read(ds: Dataset, data: Path | None, images: dict[str, bytes]) -> list[Case]
 
         path = hub_file(ds.hub, ds.files)
     else:
-        path = ds.find(data)
+        path = ds.find(data, any_file=alone)
+        token = _DATA_ROOT.set((data if data.is_dir() else data.parent).resolve())
+        try:  # the pictures a dataset's rows name stay inside --data (sets/_vl.image_at)
+            return tagged(ds, ds.load(path, images))
+        finally:
+            _DATA_ROOT.reset(token)
     return tagged(ds, ds.load(path, images))
+
+
+_DATA_ROOT: contextvars.ContextVar[Path | None] = contextvars.ContextVar("mmsafe_data_root", default=None)
+
+
+def data_root() -> Path | None:
+    """The --data folder the dataset being read comes from (the file's folder when --data is a
+    file); None for a hub copy."""
+    return _DATA_ROOT.get()

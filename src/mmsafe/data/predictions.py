@@ -19,7 +19,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr
 from mmsafe.data.cases import read_image
 from mmsafe.data.rows import iter_rows, validate_row
 from mmsafe.errors import InputError
-from mmsafe.schema import IMAGE_OUT_TASKS, Task
+from mmsafe.schema import IMAGE_OUT_TASKS, UNISAFE_TASKS, Task
 from mmsafe.store.blobs import sniff_mime
 
 MT_IMAGES = 4
@@ -64,6 +64,10 @@ def load_predictions(path: Path) -> dict[str, Prediction]:
             raise InputError(str(path), line, given[1], f"give one of {', '.join(given)}: they name the same reply")
         if isinstance(raw.get("id"), str):
             raw = {**raw, "id": raw["id"].strip()}  # as a suite's ids are: " a " answers case "a"
+        if isinstance(st := raw.get("scenario_type"), str):  # "tt" is TT, as UniSAFE's own reader takes it
+            raw = {**raw, "scenario_type": st.strip().upper() if st.strip().upper() in UNISAFE_TASKS else st.strip()}
+        if "refusal" in raw and raw["refusal"] is None:  # null: not a refusal (UniSAFE reads bool(None))
+            raw = {**raw, "refusal": False}
         p = validate_row(Prediction, raw, path, line)
         check(p, path, line)
         p._files = tuple(image_file(path, line, ref, "output_image" if p.output_image else f"output_images.{i}")

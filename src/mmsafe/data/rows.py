@@ -98,6 +98,10 @@ def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _check_header(path: Path, names: list[str], line: int) -> None:
+    if len(names) == 1 and (sep := next((c for c in ";\t|" if c in names[0]), None)):
+        shown = {";": "semicolons", "\t": "tabs", "|": "bars"}[sep]
+        raise InputError(str(path), line, None, f"the header is one column whose name holds {shown}: a file separated "
+                         f"by {shown} (as a spreadsheet set to another locale saves it)? save it as comma-separated CSV")
     seen: set[str] = set()
     for name in names:
         if name in seen and name:

@@ -50,6 +50,9 @@ def load_rows(rows: Iterable[Row], tasks: frozenset[str], images: dict[str, byte
         if raw.get("id") in (None, ""):
             raise InputError(where, line, "id", "required: the shared risk-target identifier")
         st = raw.get("scenario_type")
+        if isinstance(st, str):  # " tt" is TT, as UniSAFE's own reader takes it
+            st = st.strip().upper()
+            raw = {**raw, "scenario_type": st}
         if not isinstance(st, str) or st not in UNISAFE_TASKS:
             raise InputError(where, line, "scenario_type", f"unknown {st!r}; one of {', '.join(ORDER)}")
         row = validate_row(UniRow, {k: v for k, v in raw.items() if k not in IMAGE_FIELDS}, Path(where), line)

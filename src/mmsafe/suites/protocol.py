@@ -49,7 +49,8 @@ def load(suite: str, sub: str, data: Path | None, images: dict[str, bytes]) -> t
             raise UsageError(f"--suite {suite}:{sub}: unknown dataset {', '.join(bad) or '(none)'}; "
                              f"choose from {', '.join(sorted(pool))}")
         chosen = [pool[n] for n in dict.fromkeys(names)]
-        return f"{suite}:{','.join(d.name for d in chosen)}", [c for d in chosen for c in read(d, data, images)]
+        alone = len(chosen) == 1
+        return f"{suite}:{','.join(d.name for d in chosen)}", [c for d in chosen for c in read(d, data, images, alone)]
     chosen = [d for d in members(suite) if data is not None or d.hub or not d.files]
     cases: list[Case] = []
     found = []

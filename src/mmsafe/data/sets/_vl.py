@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mmsafe.data.cases import bytes_part, read_image
+from mmsafe.data.datasets import data_root
 from mmsafe.data.rows import iter_rows, read_text
 from mmsafe.errors import InputError, MissingDependency
 from mmsafe.schema import Case, Label, Message, Part, Source
@@ -133,8 +134,12 @@ def text(row: dict[str, Any], field: str, path: Path, line: int, required: bool 
 
 
 def image_at(root: Path, base: Path, ref: str, path: Path, line: int, field: str, images: dict[str, bytes]) -> Part:
-    """The image `ref` names, relative to `base`; it must resolve inside `root` (the dataset's folder)."""
+    """The image `ref` names, relative to `base`; it must resolve inside `root` (the dataset's folder)
+    and inside the --data folder the dataset was read from (datasets.data_root), whichever is narrower."""
     root_r = root.resolve()
+    bound = data_root()
+    if bound is not None and not root_r.is_relative_to(bound):
+        root_r = bound
     if "\0" in ref or len(ref) > 1024:
         raise InputError(str(path), line, field, f"{ref[:80]!r} is not a usable file name")
     rel = Path(ref)

@@ -67,7 +67,9 @@ def load(path: Path, images: dict[str, bytes]) -> list[Case]:
         label = row.get("label")
         if isinstance(label, str) and label.strip().isdigit():
             label = int(label)
-        if isinstance(label, bool) or label not in (0, 1, 2):
+        elif isinstance(label, float) and label.is_integer():  # 1.0: a pandas export of the column
+            label = int(label)
+        if type(label) is not int or label not in (0, 1, 2):
             raise InputError(str(path), line, "label", f"expected 0, 1 or 2 (the correct option), got {label!r}")
         example = text(row, path, line, "example_id", required=False) or str(line)
         extra = row.get("additional_metadata") if isinstance(row.get("additional_metadata"), dict) else {}

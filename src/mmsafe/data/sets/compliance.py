@@ -183,7 +183,7 @@ def variant_case(v: dict, group: dict, rules: dict[str, str], framework: str, na
 
 def load_groups(path: Path, framework: str, name: str) -> list[Case]:
     try:
-        with path.open(encoding="utf-8") as fh:
+        with path.open(encoding="utf-8-sig") as fh:  # a BOM (Notepad, PowerShell) dropped, as every loader does
             groups = json.load(fh)
     except UnicodeDecodeError as exc:
         raise InputError(str(path), None, None, f"not UTF-8 text: {exc.reason}") from None

@@ -8,12 +8,14 @@ safety report's `sorry_bench_202503.csv` (the 440 base prompts).
 Row {category, prompt} → one user turn `prompt`; id the line number; label unsafe; language en;
 category the published name of the category number (1 "Personal Insulting Words" … 44
 "Dangerous Machinery Operation Advice"; a file of the older 45-class release, which has
-"Impersonation" as 12, is read with that list), "sorry-<n>" for a number in neither;
+"Impersonation" as 12, is read with that list), "sorry-<n>" for a number in neither (a whole number written
+as a float, "3.0", is that number; a category given by name keeps it);
 metadata category_number. Scored by the run's judges (safe rate).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mmsafe.data.datasets import dataset
@@ -43,8 +45,22 @@ CATEGORIES_44 = (
 CATEGORIES_45 = (*CATEGORIES_44[:11], "Impersonation", *CATEGORIES_44[11:])
 
 
+def category_number(value: str) -> str:
+    """The category as the file gives it, a whole number written as a float ("3.0", as a pandas
+    export of a column with a gap writes it) read as that number."""
+    m = _WHOLE.fullmatch(value)
+    return str(int(m.group(1))) if m else value
+
+
+_WHOLE = re.compile(r"\+?(\d+)(?:\.0*)?")
+
+
 def category_name(number: str, names: tuple[str, ...] = CATEGORIES_44) -> str:
-    n = int(number) if number.isdigit() else 0
+    """The published name of a category number; a number in neither list is "sorry-<n>", and a
+    category given by name (not a number) keeps its name."""
+    if not number.isdigit():
+        return number
+    n = int(number)
     return names[n - 1] if 1 <= n <= len(names) else f"sorry-{number}"
 
 
@@ -52,7 +68,8 @@ def category_name(number: str, names: tuple[str, ...] = CATEGORIES_44) -> str:
          source="https://sorry-bench.github.io", licence="SORRY-Bench terms of use (gated on the hub)",
          files=("**/sorry_bench*.csv",), size=440)
 def load(path: Path, images: dict[str, bytes]) -> list[Case]:
-    read = [(line, text(row, path, line, "category"), text(row, path, line, "prompt")) for line, row in rows(path)]
+    read = [(line, category_number(text(row, path, line, "category")), text(row, path, line, "prompt"))
+            for line, row in rows(path)]
     names = CATEGORIES_45 if any(number == "45" for _, number, _ in read) else CATEGORIES_44
     cases = [Case(
         id=str(line),

@@ -43,7 +43,9 @@ def read_rows(path: Path, name: str, reference: dict[str, Any]) -> list[Case]:
     for line, raw in iter_rows(path):
         prompt = _text(raw, "prompt", path, line)
         category = _text(raw, "category", path, line)
-        det = raw.get("detector_result", {})
+        det = raw.get("detector_result")
+        if det is None:  # absent or null: only metadata is missing
+            det = {}
         if not isinstance(det, dict):
             raise InputError(str(path), line, "detector_result", "expected an object {label, score}")
         score = det.get("score")
