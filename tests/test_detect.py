@@ -401,3 +401,52 @@ def test_detect_flags_refuse_nan_and_enrich_names_model_dir(tmp_path, sets):
     r = mmsafe("detect", "enrich", "--prompts", str(prompts), "--rewriter-model", "rw", "--model", "img",
                "--model-dir", str(tmp_path / "nonex"), "--timeout", "nan", "--out", str(tmp_path / "e"))
     assert r.returncode == 2 and "--timeout" in r.stderr
+
+
+def test_families_of_copies_and_a_family_named_real_are_refused_by_name(sets, tmp_path):
+    """Copies count once: a family of two identical files, or one whose images are all copies of
+    another family's, has nothing on one side of the split and is named, never scored as 100%; a
+    fake family called `real` would merge into the real class."""
+    import shutil
+
+    from mmsafe.detect.data import split
+    from mmsafe.detect.training import check_families
+
+    real, fake = sets
+    dup = tmp_path / "dup"
+    shutil.copytree(fake, dup)
+    (dup / "twins").mkdir()
+    first = next((fake / "smooth").glob("*.png"))
+    shutil.copy(first, dup / "twins" / "a.png")
+    shutil.copy(first, dup / "twins" / "b.png")
+    with pytest.raises(UsageError, match="'twins': 1 distinct image"):
+        check_families(load_folders(real, dup))
+    copies = tmp_path / "copies"
+    shutil.copytree(fake, copies)
+    (copies / "zecho").mkdir()
+    for p in sorted((fake / "smooth").glob("*.png"))[:4]:
+        shutil.copy(p, copies / "zecho" / p.name)
+    items = load_folders(real, copies).items
+    with pytest.raises(UsageError, match="'zecho': its images are copies of another family's"):
+        for seed in range(20):  # whichever side the originals land on, zecho is left without the other
+            split(items, 0.25, seed)
+    named = tmp_path / "named"
+    shutil.copytree(fake, named)
+    shutil.copytree(fake / "smooth", named / "Real")
+    with pytest.raises(UsageError, match="family named 'Real' would be read as the real images"):
+        load_folders(real, named)
+
+
+def test_file_and_family_names_reach_the_terminal_without_escapes(sets, tmp_path):
+    import shutil
+
+    real, fake = sets
+    odd = tmp_path / "odd"
+    shutil.copytree(fake, odd)
+    (odd / "smooth" / "evil\n\x1b[2Jcleared\x1b[31m.png").write_bytes(b"not an image")
+    shutil.copytree(fake / "checker", odd / "check\x1b[31mer")  # a family's folder name, in the cross table
+    r = mmsafe("detect", "train", "--real", str(real), "--fake", str(odd), "--out", str(tmp_path / "m"), timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "\x1b" not in r.stdout + r.stderr and "evil" in r.stderr and "check [31mer" in r.stdout
+    r = mmsafe("detect", "cross", "--real", str(real), "--fake", str(odd), timeout=300)
+    assert r.returncode == 0 and "\x1b" not in r.stdout + r.stderr and "check [31m" in r.stdout

@@ -276,3 +276,22 @@ def test_a_servers_error_text_stays_on_one_line():
     with pytest.raises(TargetUnavailable) as err:
         error_reply(401, body, {}, "http://127.0.0.1:1/v1/chat/completions")
     assert "\n" not in str(err.value) and "\r" not in str(err.value) and "all 500 cases safe" in str(err.value)
+
+
+@pytest.mark.parametrize("body, code, message", [
+    (b'{"error": {"code": "model_not_found", "type": "invalid_request_error", "message": "no model m"}}',
+     "model_not_found", "no model m"),
+    (b'{"error": "no model m"}', "", "no model m"),
+    # vLLM: the error's fields at the top level
+    (b'{"object": "error", "message": "The model `m` does not exist.", "type": "NotFoundError", "code": 404}',
+     "404", "The model `m` does not exist."),
+    # FastAPI-based servers: detail, a string or a list of problems
+    (b'{"detail": "maximum context length is 2048 tokens"}', "", "maximum context length is 2048 tokens"),
+    (b'{"detail": [{"loc": ["body", "messages"], "msg": "field required"}]}', "", "field required"),
+    (b'[1, 2]', "", "[1, 2]"),
+])
+def test_error_bodies_of_real_servers_keep_their_message(body, code, message):
+    from mmsafe.targets.openai import _error_info
+
+    got = _error_info(body)
+    assert got[0] == code and message in got[2]

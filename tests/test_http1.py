@@ -152,6 +152,36 @@ def test_a_connection_the_server_closed_while_idle_is_not_used_again():
     assert run(go()) == (BODY, BODY, 2)
 
 
+def test_a_kept_connection_closed_as_the_request_goes_out_is_asked_again_on_a_new_one():
+    """The server lets a keep-alive connection go just as the next request arrives (idle timeouts,
+    proxies): that request is sent again at once on a new connection, not failed as an attempt.
+    A new connection that closes unanswered is still an error: nothing is asked twice for it."""
+    seen = []
+
+    def script(req: bytes):
+        seen.append(req)
+        return ([_ok(BODY)], False) if len(seen) % 2 else ([], True)  # every second request: closed unanswered
+
+    async def go():
+        async with Server(script) as srv:
+            pool = http1.Pool(srv.url, 1, 5.0, "t")
+            try:
+                answers = [await pool.request("POST", srv.url, b"{}", {}, 1 << 20) for _ in range(2)]
+            finally:
+                await pool.close()
+            return [a[2] for a in answers], srv.connections
+
+    assert run(go()) == ([BODY, BODY], 2) and len(seen) == 3
+
+    async def never():
+        async with Server(lambda req: ([], True)) as srv:
+            with pytest.raises(http1.HttpError, match="without answering"):
+                await _ask(srv)
+            return len(srv.requests)
+
+    assert run(never()) == 1
+
+
 @pytest.mark.parametrize("cap", [10, len(BODY) - 1])
 @pytest.mark.parametrize("framing", ["length", "chunked", "gzip"])
 def test_a_body_over_the_cap_comes_back_cut_and_the_connection_is_dropped(framing, cap):

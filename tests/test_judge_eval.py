@@ -50,6 +50,7 @@ def test_rows_default_id_and_bad_rows_name_file_line_field(tmp_path):
     assert [r.id for r in rows] == ["mine-1", "mine-3"] and rows[0].language == "en" and rows[0].refusal is None
     for bad, field in ((json.dumps({"prompt": "p", "response": "r", "label": "maybe"}), "label"),
                        (json.dumps({"prompt": "p", "label": "unsafe"}), "response"),
+                       (json.dumps({"prompt": "p", "response": " \n", "label": "unsafe"}), "response"),  # runs never judge it
                        (json.dumps({"prompt": "p", "response": "r", "label": "unsafe", "harmful": "perhaps"}), "harmful")):
         f.write_text(json.dumps({"prompt": "ok", "response": "ok", "label": "benign"}) + "\n" + bad + "\n")
         with pytest.raises(InputError) as exc:

@@ -387,3 +387,45 @@ def test_two_different_verdicts_in_one_answer_are_no_verdict():
     with pytest.raises(ParseError, match="repeats one"):
         parse_reply('{"verdict": "safe", "refusal": false}', SafetyReply,
                     quoted='Answer like {"verdict": "safe", "refusal": false}')
+
+
+def test_reasoning_judges_get_max_completion_tokens_and_no_temperature(judge_server):
+    from mmsafe.judges.compliance import ComplianceJudge
+    from mmsafe.judges.llm import request_params
+
+    judge = LLMJudge(cfg(judge_server, options={"max_completion_tokens": 4000}))
+    assert judge._target._params == {"max_completion_tokens": 4000}
+    assert request_params({}) == {"temperature": 0, "max_tokens": 512}
+    assert ComplianceJudge(cfg(judge_server, options={"max_completion_tokens": 64}))._target._params == {
+        "max_completion_tokens": 64}
+    with pytest.raises(UsageError, match="give one"):
+        LLMJudge(cfg(judge_server, options={"max_completion_tokens": 4000, "max_tokens": 100}))
+    with pytest.raises(UsageError, match="max_completion_tokens: 3"):
+        LLMJudge(cfg(judge_server, options={"max_completion_tokens": 3}))
+
+
+class RefusesMaxTokens(FakeJudge):
+    """OpenAI's answer to a reasoning model asked with max_tokens."""
+
+    def route(self, req: dict) -> tuple[int, dict]:
+        if "max_tokens" in req:
+            return 400, {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                                   "Use 'max_completion_tokens' instead.", "type": "invalid_request_error",
+                                   "param": "max_tokens", "code": "unsupported_parameter"}}
+        return super().route(req)
+
+
+def test_a_judge_that_fails_everywhere_is_said_under_the_leaderboard(tmp_path, fake_server):
+    suite, out = write_suite(tmp_path / "s.jsonl", PROMPTS), tmp_path / "run"
+    with RefusesMaxTokens() as srv:
+        r = _run(fake_server, srv.base_url, out, suite, "--judge-model", "o3")
+        assert r.returncode == 0, r.stderr
+        block = next(iter(json.loads(r.stdout)["judges"].values()))
+        assert block["overall"]["undecided"] > 0 and "unsupported_parameter" in block["judge_errors"][0]["reason"]
+        said = " ".join(r.stderr.split())
+        assert "undecided" in said and "judge errors" in said and "max_completion_tokens" in said
+        r = _run(fake_server, srv.base_url, out, suite, "--judge-model", "o3", "--judge-param",
+                 "max_completion_tokens=2000")  # judged again, now as the model wants
+        assert r.returncode == 0, r.stderr
+    block = next(iter(json.loads(r.stdout)["judges"].values()))
+    assert block["overall"]["undecided"] == 0 and not block["judge_errors"] and "undecided" not in r.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from mmsafe.errors import printable
 from mmsafe.flagtypes import Finite
 
 DIR = click.Path(path_type=Path, file_okay=False)
@@ -33,6 +34,12 @@ def _num(v) -> str:
     return " n/a" if v is None else f"{v:.3f}"
 
 
+def _shown(text: str, limit: int = 60) -> str:
+    """A file or folder name as a terminal may show it: no control, escape or bidi characters, one line."""
+    one = printable(str(text)).replace("\n", " ")
+    return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
 def _print_metrics(res: dict) -> None:
     m, fc = res["metrics"], res["format_control"]
     click.echo(f"{'family':<18} {'real':>5} {'fake':>5} {'accuracy':>9} {'95% CI':>15} {'AP':>6} {'ROC-AUC':>7}"
@@ -41,13 +48,14 @@ def _print_metrics(res: dict) -> None:
     rows += [(f, b, fc["accuracy_removed"]["families"].get(f)) for f, b in m["families"].items()]
     for name, b, removed in rows:
         lo, hi = b["accuracy"]["ci95"]
-        click.echo(f"{name:<18} {b['n_real']:>5} {b['n_fake']:>5} {_pct(b['accuracy']['value']):>9} "
+        click.echo(f"{_shown(name):<18} {b['n_real']:>5} {b['n_fake']:>5} {_pct(b['accuracy']['value']):>9} "
                    f"{f'[{100 * lo:.1f}, {100 * hi:.1f}]':>15} {_num(b['average_precision']):>6} {_num(b['roc_auc']):>7}"
                    f" {'n/a' if removed is None else f'{100 * removed:+.1f} pts':>24}")
     for key in ("skipped", "errors"):
         note = res.get(key) or {}
         if note.get("count"):
-            click.echo(f"{key}: {note['count']} image(s), e.g. {'; '.join(note['examples'])}", err=True)
+            click.echo(f"{key}: {note['count']} image(s), e.g. {'; '.join(_shown(e, 300) for e in note['examples'])}",
+                       err=True)
 
 
 def prep_options(fn):
@@ -163,9 +171,9 @@ def cross_(real, fake, kind, size, control, quality, test_fraction, seed, epochs
     def text(r):
         fams = r["families"]
         click.echo("accuracy; rows: trained on, columns: tested on")
-        click.echo(f"{'':<16}" + "".join(f"{f[:12]:>13}" for f in fams))
+        click.echo(f"{'':<16}" + "".join(f"{_shown(f)[:12]:>13}" for f in fams))
         for f, row in zip(fams, r["accuracy"]):
-            click.echo(f"{f[:15]:<16}" + "".join(f"{_pct(v):>13}" for v in row))
+            click.echo(f"{_shown(f)[:15]:<16}" + "".join(f"{_pct(v):>13}" for v in row))
         click.echo(f"mean accuracy, same family {_pct(r['mean_accuracy_same_family'])}, "
                    f"other families {_pct(r['mean_accuracy_other_families'])}")
 

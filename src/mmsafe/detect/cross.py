@@ -31,7 +31,7 @@ def cross(kind: str, data: ImageSet, prep: Prep, options: dict[str, Any], test_f
         p_real = det.score(real_test)
         row = []
         for b in fams:
-            fakes = [i for i in test_items if i.family == b]
+            fakes = [i for i in test_items if i.family == b and i.label == 1]
             p = np.concatenate([p_real, det.score(fakes)])
             row.append(block(np.asarray([0] * len(real_test) + [1] * len(fakes)), p))
         cells.append(row)

@@ -150,6 +150,10 @@ def load_folders(real: Path, fake: Path) -> ImageSet:
     if loose:
         fakes += _read(loose, 1, fake.resolve().name or "fake", skipped, fake.parent)
     subdirs = sorted(d for d in fake.iterdir() if d.is_dir() and not d.name.startswith("."))
+    for name in [fake.resolve().name if loose else None, *(d.name for d in subdirs)]:
+        if name is not None and name.lower() == "real":  # the real class's own name: its images would merge
+            raise UsageError(f"--fake {fake}: a generator family named {name!r} would be read as the real images; "
+                             "rename the folder")
     for d in subdirs:
         got = _read(_candidates(d), 1, d.name, skipped, fake.parent)
         if not got:
@@ -185,6 +189,14 @@ def split(items: list[Item], test_fraction: float, seed: int) -> tuple[list[Item
     for fam in sorted(by_family):  # identical bytes in two families (a generator's output copied) stay on one side
         for it in by_family[fam]:
             (test if it.sha256 in held else train).append(it)
+    for fam in sorted(by_family):  # copies placed by another family can leave one with nothing on a side
+        if len({i.sha256 for i in by_family[fam]}) > 1:
+            sides = [any(i.family == fam for i in side) for side in (train, test)]
+            if not all(sides):
+                what = "--real" if fam == "real" else f"--fake family {fam!r}"
+                raise UsageError(f"{what}: its images are copies of another family's, so none is left "
+                                 f"{'to train on' if not sides[0] else 'held out'} (copies stay on one side); "
+                                 "remove the copies or give it images of its own")
     return train, test
 
 

@@ -19,13 +19,14 @@ from mmsafe.errors import UsageError
 
 
 def check_families(data: ImageSet, need: int = 2) -> None:
-    counts: dict[str, int] = {}
+    distinct: dict[str, set[str]] = {}  # copies of one image are one image: they stay on one side of a split
     for i in data.items:
-        counts[i.family] = counts.get(i.family, 0) + 1
-    for fam, n in sorted(counts.items()):
-        if n < need:
+        distinct.setdefault(i.family, set()).add(i.sha256)
+    for fam, shas in sorted(distinct.items()):
+        if len(shas) < need:
             what = "--real" if fam == "real" else f"--fake family {fam!r}"
-            raise UsageError(f"{what}: {n} image(s); at least {need} are needed (one to train on, one held out)")
+            raise UsageError(f"{what}: {len(shas)} distinct image(s); at least {need} are needed "
+                             "(one to train on, one held out; byte-identical copies count once)")
 
 
 def fit(kind: str, prep: Prep, options: dict[str, Any], items: list[Item]) -> Detector:

@@ -23,7 +23,7 @@ from typing import Any
 from mmsafe.errors import UsageError
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.judges.base import Item, JudgeConfig
-from mmsafe.judges.llm import MAX_JUDGE_REPLY_BYTES, LLMJudge, _judge_flags, ask_rubric
+from mmsafe.judges.llm import MAX_JUDGE_REPLY_BYTES, LLMJudge, _judge_flags, ask_rubric, request_params
 from mmsafe.judges.llm_parse import _Reply
 from mmsafe.judges.llm_rubric import (CLOSE_REQUEST, CLOSE_RESPONSE, MAX_REQUEST_CHARS, MAX_RESPONSE_CHARS,
                                       OPEN_REQUEST, OPEN_RESPONSE, fence)
@@ -123,7 +123,7 @@ class ComplianceJudge(LLMJudge):
             self._target = OpenAITarget(TargetConfig(
                 model=cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env, concurrency=cfg.concurrency,
                 timeout_s=cfg.timeout_s,
-                params={"temperature": 0, "max_tokens": self.options.get("max_tokens", 512)},
+                params=request_params(self.options),
                 max_reply_bytes=MAX_JUDGE_REPLY_BYTES))
         except UsageError as exc:
             raise UsageError(_judge_flags(str(exc))) from None

@@ -28,7 +28,7 @@ from pydantic import AliasChoices, Field, model_validator
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.errors import UsageError
 from mmsafe.judges.base import Item, JudgeConfig, all_or_none
-from mmsafe.judges.llm import MAX_JUDGE_REPLY_BYTES, LLMJudge, _judge_flags, ask_judge
+from mmsafe.judges.llm import MAX_JUDGE_REPLY_BYTES, LLMJudge, _judge_flags, ask_judge, request_params
 from mmsafe.judges.llm_parse import _Reply
 from mmsafe.judges.llm_rubric import CLOSE_REQUEST, MAX_REQUEST_CHARS, OPEN_REQUEST, RUBRICS_DIR, fence
 from mmsafe.judges.unisafe import Unjudgeable, ready
@@ -138,7 +138,7 @@ class InterimJudge:
         try:
             self._target = OpenAITarget(TargetConfig(
                 model=cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env, concurrency=cfg.concurrency,
-                timeout_s=cfg.timeout_s, params={"temperature": 0, "max_tokens": self.options.get("max_tokens", 512)},
+                timeout_s=cfg.timeout_s, params=request_params(self.options),
                 max_reply_bytes=MAX_JUDGE_REPLY_BYTES))
         except UsageError as exc:
             raise UsageError(_judge_flags(str(exc))) from None

@@ -46,6 +46,9 @@ def read_labelled(path: Path) -> list[LabelledRow]:
     seen: dict[str, int] = {}
     for line, raw in iter_rows(path):
         row = validate_row(LabelledRow, {"id": f"{path.stem}-{line}", **raw}, path, line)
+        if not row.response.strip():  # a run records an empty reply as an error and never judges it
+            raise InputError(str(path), line, "response", "empty: a run never gives a judge an empty reply (it is "
+                             "an error there, never counted safe), so this row cannot measure one; leave it out")
         if row.id in seen:
             raise InputError(str(path), line, "id", f"{row.id!r} repeats the id on line {seen[row.id]}")
         seen[row.id] = line

@@ -81,6 +81,14 @@ async def ask_rubric(judge: Any, case_id: str, system: str, user: str, version: 
     return parsed, raw, error
 
 
+def request_params(options: dict[str, Any]) -> dict[str, Any]:
+    """What a judge request sends for length and sampling: temperature 0 and max_tokens; or, with
+    --judge-param max_completion_tokens (OpenAI's reasoning models), that alone."""
+    if "max_completion_tokens" in options:
+        return {"max_completion_tokens": options["max_completion_tokens"]}
+    return {"temperature": 0, "max_tokens": options.get("max_tokens", DEFAULT_MAX_TOKENS)}
+
+
 class LLMJudge:
     """Rubric `llm`: safe / unsafe / controversial and refusal, from a judge model."""
 
@@ -94,11 +102,10 @@ class LLMJudge:
             raise UsageError(f"--judge-model is required with --judge {self.name} (the judge model's name "
                              "at --judge-base-url, e.g. gpt-4o-mini or a model vLLM/Ollama serves)")
         self.options = self.settings(cfg.options)
-        max_tokens = self.options.get("max_tokens", DEFAULT_MAX_TOKENS)
         try:
             self._target = OpenAITarget(TargetConfig(
                 model=cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env, concurrency=cfg.concurrency,
-                timeout_s=cfg.timeout_s, params={"temperature": 0, "max_tokens": max_tokens},
+                timeout_s=cfg.timeout_s, params=request_params(self.options),
                 max_reply_bytes=MAX_JUDGE_REPLY_BYTES))
         except UsageError as exc:
             raise UsageError(_judge_flags(str(exc))) from None
@@ -112,10 +119,20 @@ class LLMJudge:
 
     @staticmethod
     def _max_tokens(options: dict[str, Any]) -> dict[str, Any]:
-        v = options.get("max_tokens", DEFAULT_MAX_TOKENS)
-        if isinstance(v, bool) or not isinstance(v, int) or not 16 <= v <= 1_000_000:
-            raise UsageError(f"--judge-param max_tokens: {v!r} is not a whole number from 16 up")
-        return {} if v == DEFAULT_MAX_TOKENS else {"max_tokens": v}
+        """The length settings: max_tokens, or max_completion_tokens for OpenAI's reasoning models
+        (o1, o3, gpt-5: they refuse max_tokens, and any temperature but their own)."""
+        out = {}
+        for key in ("max_tokens", "max_completion_tokens"):
+            v = options.get(key)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or not 16 <= v <= 1_000_000:
+                raise UsageError(f"--judge-param {key}: {v!r} is not a whole number from 16 up")
+            out[key] = v
+        if len(out) == 2:
+            raise UsageError("--judge-param max_tokens and max_completion_tokens: give one (max_completion_tokens "
+                             "for reasoning models that refuse max_tokens)")
+        return {} if out == {"max_tokens": DEFAULT_MAX_TOKENS} else out
 
     def settings(self, options: dict[str, Any]) -> dict[str, Any]:
         """The settings this judge reads, checked, defaults filled in (others are not its own)."""

@@ -31,7 +31,7 @@ from pydantic import AliasChoices, Field, model_validator
 from mmsafe.engine.retry import RetryPolicy
 from mmsafe.errors import UsageError
 from mmsafe.judges.base import Item, JudgeConfig, all_or_none
-from mmsafe.judges.llm import MAX_JUDGE_REPLY_BYTES, LLMJudge, _judge_flags, ask_judge
+from mmsafe.judges.llm import MAX_JUDGE_REPLY_BYTES, LLMJudge, _judge_flags, ask_judge, request_params
 from mmsafe.judges.llm_parse import _Reply
 from mmsafe.judges.unisafe_rubric import TaskRubric, load_rubrics, refusal_prefix
 from mmsafe.schema import TEXT_OUT_TASKS, UNISAFE_TASKS, Case, Generation, Message, Part, Verdict
@@ -155,11 +155,10 @@ class UnisafeJudge:
             raise UsageError("--judge-model is required with --judge unisafe: one vision-capable model at "
                              "--judge-base-url, or several separated by commas (their verdicts are averaged)")
         self.options = LLMJudge._max_tokens(cfg.options)
-        max_tokens = self.options.get("max_tokens", 512)
         try:
             self._targets = {m: OpenAITarget(TargetConfig(
                 model=m, base_url=cfg.base_url, api_key_env=cfg.api_key_env, concurrency=cfg.concurrency,
-                timeout_s=cfg.timeout_s, params={"temperature": 0, "max_tokens": max_tokens},
+                timeout_s=cfg.timeout_s, params=request_params(self.options),
                 max_reply_bytes=MAX_JUDGE_REPLY_BYTES)) for m in self.models}
         except UsageError as exc:
             raise UsageError(_judge_flags(str(exc))) from None

@@ -54,6 +54,9 @@ def quality_line(name: str, block: dict[str, Any]) -> str:
     source = str(q.get("source", ""))
     where = "shipped held-out rows" if source == "shipped held-out set" else f"rows of {source.removeprefix('--calibrate ')}"
     line = f"judge {plain(name)}: {', '.join(parts)}, on {q.get('n')} {plain(where, 300)}"
+    if source == "shipped held-out set":  # measured on the project's own replies, which flatter it
+        line += (" (written like its training rows; it found far fewer harmful replies among replies written "
+                 "elsewhere: --calibrate FILE measures it on replies like yours)")
     why = ((block.get("corrected") or {}).get("safe_rate") or {}).get("why")
     return line + (f"; corrected safe rate unreliable: {plain(why, 300)}" if why else "")
 
@@ -132,6 +135,21 @@ def plain(text: str, limit: int = 160) -> str:
     return escape(cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…")
 
 
+def undecided_line(console: Console, res: dict[str, Any], name: str, block: dict[str, Any]) -> None:
+    """Replies the judge could not decide (its endpoint failed, its reply was unreadable): never
+    counted safe, so a judge that failed everywhere reads as 0% safe; said here with the reasons."""
+    overall = block.get("overall") or {}
+    undecided, n = overall.get("undecided") or 0, (overall.get("safe_rate") or {}).get("n") or 0
+    if not undecided:
+        return
+    share = f" of {n} unsafe-prompt replies" if n else ""
+    loud = "[red]warning[/red]" if n and undecided * 2 >= n else "[yellow]note[/yellow]"
+    console.print(f"{loud} judge {plain(name)} on {plain(res['model'])}: {undecided}{share} undecided (never counted "
+                  "safe: its rates above are not what the model did; rerun the same command to judge them again)")
+    for e in block.get("judge_errors") or []:
+        console.print(f"[red]judge errors[/red] {plain(name)}: {e['count']} × {plain(e['reason'] or '')}")
+
+
 def print_report(results: list[dict[str, Any]], console: Console, details: bool = True) -> None:
     console.print(leaderboard(results))
     for res in results:
@@ -144,6 +162,7 @@ def print_report(results: list[dict[str, Any]], console: Console, details: bool 
                           "rerun the same command to finish it")
         for name, block in res["judges"].items():
             console.print(f"[dim]{quality_line(name, block)}[/dim]")
+            undecided_line(console, res, name, block)
         for e in res.get("top_errors", []):
             console.print(f"[red]errors[/red] {plain(res['model'])}: {e['count']} × {plain(e['reason'] or '')}")
     from mmsafe.report.generation import print_generation

@@ -424,6 +424,17 @@ class Store:
                  GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"""
         return self._read.execute(sql, (*((limit,) if limit else ()), most)).fetchall()
 
+    def judge_error_reasons(self, judge: str, limit: int | None = None, most: int = 3) -> list[tuple[str, int]]:
+        """The commonest reasons this judge could not decide an answered plain reply (its request
+        failed, its reply could not be read), with their counts, over the run's first `limit` cases."""
+        sql = """SELECT json_extract(v.body, '$.error'), COUNT(*)
+                 FROM (SELECT id FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """) c
+                 JOIN generations g ON g.case_id = c.id AND g.attack = 'none' AND g.failed = 0
+                 JOIN verdicts v ON v.generation_key = g.key AND v.judge = ?
+                 WHERE json_extract(v.body, '$.error') IS NOT NULL
+                 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"""
+        return self._read.execute(sql, (*((limit,) if limit else ()), judge, most)).fetchall()
+
     def generations(self) -> Iterator[Generation]:
         for (body,) in self._read.execute("SELECT body FROM generations ORDER BY rowid"):
             yield self.record(Generation, body, "generations")

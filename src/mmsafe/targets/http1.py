@@ -34,6 +34,13 @@ class HttpError(Exception):
     """The server broke the protocol or the connection mid-answer."""
 
 
+class Unanswered(HttpError):
+    """The connection closed before any byte of the answer came (a keep-alive connection the
+    server had just let go, as idle timeouts and proxies do)."""
+
+    reused = False  # the connection had served an earlier request
+
+
 class ConnectFailed(HttpError):
     """No connection could be made (refused, unresolvable, TLS handshake failed)."""
 
@@ -116,7 +123,7 @@ class _Answer:
         if self.state == "until_close":  # (such an answer never keeps its connection)
             self._finish()
         elif self.state == "head" and not self.buf:
-            self._fail(HttpError(f"server closed the connection without answering{f' ({exc})' if exc else ''}"))
+            self._fail(Unanswered(f"server closed the connection without answering{f' ({exc})' if exc else ''}"))
         else:
             self._fail(HttpError(f"server closed the connection mid-answer{f' ({exc})' if exc else ''}"))
 
@@ -349,33 +356,48 @@ class Pool:
         loop = asyncio.get_running_loop()
         async with self._slots:
             deadline = loop.time() + self.timeout_s
-            conn = await self._checkout(deadline)
-            fut = loop.create_future()
-            answer = conn.answer = _Answer(fut, cap, method == "HEAD")
-            # a timer, not asyncio.timeout: the same bound for a fraction of the cost per request
-            timer = loop.call_at(deadline, _expire, fut, self.timeout_s)
             try:
-                assert conn.transport is not None
-                conn.transport.write(head + body if body else head)
-                result = await fut
-            except BaseException:
-                conn.answer = None
-                self._drop(conn)
-                raise
-            finally:
-                timer.cancel()
-            conn.answer = None
-            if answer.keep_alive and not conn.closed:
-                self._idle.append(conn)
-            else:
-                self._drop(conn)
-            return result
+                return await self._once(head, body, cap, method, deadline, reuse=True)
+            except Unanswered as exc:
+                if not exc.reused:
+                    raise
+            # a kept connection the server closed as the request went out: asked again at once on a
+            # new one, not as a failed attempt (the same request the retry policy would send after a wait)
+            return await self._once(head, body, cap, method, deadline, reuse=False)
 
-    async def _checkout(self, deadline: float) -> _Conn:
-        while self._idle:
+    async def _once(self, head: bytes, body: bytes | None, cap: int, method: str, deadline: float,
+                    reuse: bool) -> tuple[int, CIMultiDict[str], bytes, bool]:
+        loop = asyncio.get_running_loop()
+        conn, reused = await self._checkout(deadline, reuse)
+        fut = loop.create_future()
+        answer = conn.answer = _Answer(fut, cap, method == "HEAD")
+        # a timer, not asyncio.timeout: the same bound for a fraction of the cost per request
+        timer = loop.call_at(deadline, _expire, fut, self.timeout_s)
+        try:
+            assert conn.transport is not None
+            conn.transport.write(head + body if body else head)
+            result = await fut
+        except BaseException as exc:
+            conn.answer = None
+            self._drop(conn)
+            if isinstance(exc, Unanswered):
+                exc.reused = reused
+            raise
+        finally:
+            timer.cancel()
+        conn.answer = None
+        if answer.keep_alive and not conn.closed:
+            self._idle.append(conn)
+        else:
+            self._drop(conn)
+        return result
+
+    async def _checkout(self, deadline: float, reuse: bool = True) -> tuple[_Conn, bool]:
+        """A connection, and whether it was kept from an earlier request."""
+        while reuse and self._idle:
             conn = self._idle.pop()
             if not conn.closed:
-                return conn
+                return conn, True
             self._open.discard(conn)
         loop = asyncio.get_running_loop()
         try:
@@ -387,7 +409,7 @@ class Pool:
                 raise
             raise ConnectFailed(exc) from None
         self._open.add(conn)
-        return conn
+        return conn, False
 
     def _drop(self, conn: _Conn) -> None:
         conn.close()

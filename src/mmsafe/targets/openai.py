@@ -116,11 +116,19 @@ def _without_secrets(url: str) -> str:
 
 
 def _error_info(body: bytes) -> tuple[str, str, str]:
-    """(code, type, message) of an error body; any shape of body gives strings, never an exception."""
+    """(code, type, message) of an error body; any shape of body gives strings, never an exception.
+    Shapes: OpenAI's {"error": {...}} or {"error": "..."}; vLLM's top-level {"object": "error",
+    "message", "type", "code"}; FastAPI's {"detail": ...}."""
     try:
-        err = json.loads(body).get("error") or {}
+        data = json.loads(body)
+        err = data.get("error") or {}
     except (ValueError, AttributeError, RecursionError):
         return "", "", redact_cut(body[: 300 + LOOKAHEAD].decode("utf-8", "replace"), 300)
+    if not err and isinstance(data.get("message"), str):  # vLLM and servers modelled on it
+        err = data
+    elif not err and data.get("detail"):  # FastAPI: a string, or a list of validation problems
+        detail = data["detail"]
+        err = {"message": detail if isinstance(detail, str) else json.dumps(detail, ensure_ascii=False)[:600]}
     if not isinstance(err, dict):
         return "", "", redact_cut(str(err), 300)
     return tuple(redact(str(err.get(k) or ""))[:300] for k in ("code", "type", "message"))  # type: ignore[return-value]
@@ -378,7 +386,8 @@ def error_reply(status: int, raw: bytes, headers: Any, url: str) -> Reply:
                                 "give the URL it redirects to as --base-url (mmsafe does not follow redirects "
                                 "with the API key)")
     if status in (401, 403):
-        raise TargetUnavailable(f"{url} answered HTTP {status} ({message or code}): check the API key variable")
+        raise TargetUnavailable(f"{url} answered HTTP {status} ({message or code}): check the API key "
+                                "(read from the variable --api-key-env names, OPENAI_API_KEY by default)")
     if status == 404:
         raise TargetUnavailable(f"{url} answered HTTP 404 ({message or code}): check --base-url and --model")
     raise TargetError(label)
