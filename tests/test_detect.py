@@ -57,7 +57,7 @@ def test_train_measures_each_family_on_held_out_images_and_saves_model_dir(spect
     assert split["train"] + split["test"] == 48 + 2 * 36
     assert meta["training"]["families"] == ["checker", "smooth"]
     trained = set((out / "train_images.txt").read_text().split())
-    assert len(trained) == split["train"]
+    assert len(trained) == 2 * split["train"]  # each image by its pixels and by its bytes
     m = res["metrics"]
     assert m["overall"]["n_real"] + m["overall"]["n_fake"] == split["test"]  # measured on the held-out part only
     for fam in ("checker", "smooth"):
@@ -450,3 +450,38 @@ def test_file_and_family_names_reach_the_terminal_without_escapes(sets, tmp_path
     assert "\x1b" not in r.stdout + r.stderr and "evil" in r.stderr and "check [31mer" in r.stdout
     r = mmsafe("detect", "cross", "--real", str(real), "--fake", str(odd), timeout=300)
     assert r.returncode == 0 and "\x1b" not in r.stdout + r.stderr and "check [31m" in r.stdout
+
+
+def test_re_encoded_copies_are_copies_for_eval_and_the_split(spectral_model, sets, tmp_path):
+    """The same pixels saved another way (PNG compression level, metadata) are the same picture:
+    `eval` leaves the training images out however they were re-saved, and the split keeps a re-saved
+    copy on its original's side."""
+    from PIL import Image
+
+    from mmsafe.detect.data import split
+
+    out, res = spectral_model
+    resaved = tmp_path / "resaved"
+    for src in (*sets[0].rglob("*.png"), *sets[1].rglob("*.png")):
+        dst = resaved / src.relative_to(sets[0].parent)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(src) as im:
+            im.save(dst, compress_level=1, pnginfo=None)
+        assert dst.read_bytes() != src.read_bytes()
+    r = mmsafe("detect", "eval", "--model", str(out), "--real", str(resaved / "real"), "--fake", str(resaved / "fake"),
+               "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["excluded_training_images"] == json.loads((out / "detector.json").read_text())["training"]["split"]["train"]
+    assert got["metrics"] == res["metrics"]
+    mixed = tmp_path / "mixed"
+    for fam in ("smooth", "checker"):
+        (mixed / fam).mkdir(parents=True)
+        for p in sorted((sets[1] / fam).glob("*.png")):
+            (mixed / fam / p.name).write_bytes(p.read_bytes())
+        for p in sorted((resaved / "fake" / fam).glob("*.png"))[:10]:
+            (mixed / fam / f"copy-{p.name}").write_bytes(p.read_bytes())
+    train, test = split(load_folders(sets[0], mixed).items, 0.25, 0)
+    by_name = {i.path.name: i for i in train + test}
+    assert not {i.sha256 for i in train} & {i.sha256 for i in test}
+    assert all(by_name[n].sha256 == by_name[f"copy-{n}"].sha256 for n in by_name if f"copy-{n}" in by_name)

@@ -6,8 +6,8 @@ detectors read the preprocessed pixels (data.prepare); the HTTP detector sends i
 MODEL_DIR holds `detector.json` (format tag, version, kind, parameters, preprocessing, training
 set description, held-out metrics), the weights (`weights.npz` numpy arrays read with
 allow_pickle=False, or `weights.pt` a torch state_dict read with torch.load(weights_only=True):
-loading never runs code), and `train_images.txt` (SHA-256 of every training image, so `eval`
-leaves them out)."""
+loading never runs code), and `train_images.txt` (two SHA-256 per training image, of its decoded pixels and of its
+file's bytes, so `eval` leaves them out, re-encoded copies too)."""
 
 from __future__ import annotations
 

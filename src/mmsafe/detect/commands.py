@@ -137,7 +137,7 @@ def eval_(model_dir, real, fake, clip_path, api_key_env, as_json):
         det, meta, trained = base.load(model_dir, {"clip": str(clip_path) if clip_path else None,
                                                    "api_key_env": api_key_env})
         data = load_folders(real, fake)
-        items = [i for i in data.items if i.sha256 not in trained]
+        items = [i for i in data.items if i.sha256 not in trained and i.file_sha256 not in trained]
         if not any(i.label == 0 for i in items) or not any(i.label == 1 for i in items):
             raise UsageError("--real/--fake: after leaving out the images the model was trained on, "
                              "real or fake images are left with none to measure")

@@ -65,7 +65,8 @@ class Item:
     path: Path
     label: int  # 1 = fake (generated), 0 = real
     family: str  # generator family; "real" for real images
-    sha256: str
+    sha256: str  # the picture's identity: SHA-256 of its size and decoded RGB pixels (a re-encoded copy is a copy)
+    file_sha256: str = ""  # SHA-256 of the file's bytes (what detector folders made before listed)
 
 
 @dataclass
@@ -123,17 +124,19 @@ def _read(paths: list[Path], label: int, family: str, skipped: list[str], root: 
             if p.stat().st_size > cap:  # before reading: a 2 GB file is never held in memory
                 raise ValueError(f"over the {cap / 2**20:.3g} MiB limit per image ($MMSAFE_MAX_IMAGE_MB)")
             data = p.read_bytes()
-            _open(p)
+            im = _open(p)
+            pixels = hashlib.sha256(b"%dx%d:" % im.size)
+            pixels.update(im.tobytes())
         except (OSError, ValueError) as exc:
             skipped.append(f"{p.relative_to(root)}: {exc}")
             continue
-        out.append(Item(p, label, family, hashlib.sha256(data).hexdigest()))
+        out.append(Item(p, label, family, pixels.hexdigest(), hashlib.sha256(data).hexdigest()))
     return out
 
 
 def load_folders(real: Path, fake: Path) -> ImageSet:
     """Real and fake images with their families; errors name the folder at fault. An image has one
-    label: folders inside each other, or the same bytes under both, are refused."""
+    label: folders inside each other, or the same picture under both, are refused."""
     _check_dir(real, "--real")
     _check_dir(fake, "--fake")
     r, f = real.resolve(), fake.resolve()
@@ -165,14 +168,15 @@ def load_folders(real: Path, fake: Path) -> ImageSet:
     both = [(real_names[i.sha256], i.path) for i in fakes if i.sha256 in real_names]
     if both:
         (a, b), more = both[0], len(both) - 1
-        raise UsageError(f"{len(both)} image(s) are in both --real and --fake (the same bytes), e.g. {a} and {b}"
+        raise UsageError(f"{len(both)} image(s) are in both --real and --fake (the same picture), e.g. {a} and {b}"
                          + (f" and {more} more" if more else "") + ": each image needs one label")
     return ImageSet(reals + fakes, skipped)
 
 
 def split(items: list[Item], test_fraction: float, seed: int) -> tuple[list[Item], list[Item]]:
     """(train, test), stratified by family (real is a family here); each side gets at least one
-    image of every family that has two or more. Identical bytes stay on one side."""
+    image of every family that has two or more. Copies of one picture (the same pixels, whatever
+    the file's encoding) stay on one side."""
     by_family: dict[str, list[Item]] = {}
     for it in items:
         by_family.setdefault(it.family, []).append(it)
@@ -186,7 +190,7 @@ def split(items: list[Item], test_fraction: float, seed: int) -> tuple[list[Item
         k = min(len(shas) - 1, max(1, round(len(shas) * test_fraction))) if len(shas) > 1 else 0
         held |= set(shas[:k]) - seen  # bytes already placed by another family stay where they are
         seen |= set(shas)
-    for fam in sorted(by_family):  # identical bytes in two families (a generator's output copied) stay on one side
+    for fam in sorted(by_family):  # one picture in two families (a generator's output copied) stays on one side
         for it in by_family[fam]:
             (test if it.sha256 in held else train).append(it)
     for fam in sorted(by_family):  # copies placed by another family can leave one with nothing on a side

@@ -26,7 +26,7 @@ def check_families(data: ImageSet, need: int = 2) -> None:
         if len(shas) < need:
             what = "--real" if fam == "real" else f"--fake family {fam!r}"
             raise UsageError(f"{what}: {len(shas)} distinct image(s); at least {need} are needed "
-                             "(one to train on, one held out; byte-identical copies count once)")
+                             "(one to train on, one held out; copies of one picture count once)")
 
 
 def fit(kind: str, prep: Prep, options: dict[str, Any], items: list[Item]) -> Detector:
@@ -55,4 +55,4 @@ def train(kind: str, data: ImageSet, prep: Prep, options: dict[str, Any], test_f
                   "stratified_by": "family"},
         "families": data.families,
     }
-    return det, training, measure(det, test_items), [i.sha256 for i in train_items]
+    return det, training, measure(det, test_items), [h for i in train_items for h in (i.sha256, i.file_sha256) if h]
