@@ -9,8 +9,10 @@ import gc
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import sqlite3
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from collections.abc import Iterable
@@ -142,12 +144,16 @@ def new_run_dir(target: str, model: str) -> Path:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
+    """Written whole or not at all, through a new temporary file (never through a link planted in
+    the folder: the rename replaces a link at `path` itself, not what it points at)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(path)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fh.fileno(), 0o644)  # as a plain write would leave it (mkstemp makes it private)
+            fh.write(json.dumps(data, indent=2, ensure_ascii=False))
+        os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
 
 
 @dataclass

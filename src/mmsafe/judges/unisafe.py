@@ -122,19 +122,12 @@ def ready(blobs: BlobStore | None, parts: tuple[Part, ...]) -> tuple[Part, ...]:
     out = []
     for p in parts:
         try:
-            path = blobs.path(p.image_sha256 or "")
-            mime = p.mime or _head(path)
-        except (ValueError, OSError):
+            head = blobs.get(p.image_sha256 or "")[:16]  # there, a regular file, and what its hash says
+            mime = p.mime or sniff_mime(head)
+        except (ValueError, OSError):  # not a hash, missing, a link, or not what its hash says
             raise Unjudgeable(f"image {str(p.image_sha256)[:16]}… is not in the run's blob store") from None
-        if not path.is_file():
-            raise Unjudgeable(f"image {str(p.image_sha256)[:16]}… is not in the run's blob store")
         out.append(p if p.mime else p.model_copy(update={"mime": mime or "application/octet-stream"}))
     return tuple(out)
-
-
-def _head(path: Any) -> str | None:
-    with open(path, "rb") as fh:
-        return sniff_mime(fh.read(16))
 
 
 def half_up(x: float) -> int:

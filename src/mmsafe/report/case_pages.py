@@ -15,8 +15,9 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -90,11 +91,13 @@ def run_rows(run_index: int, run: Run, store: Store) -> Iterator[tuple[dict[str,
             yield row, [run_index, attack, case.category, case.language, case.label, judged[0]["verdict"] if judged else "–"]
 
 
-def thumbnail(src: Path, dest: Path) -> bool:
+def thumbnail(read: Callable[[], bytes], dest: Path) -> bool:
+    """A PNG thumbnail of the image `read` gives (a run's blob store checks it is what its hash
+    says, never a link out of the store); False when there is none to draw."""
     from PIL import Image
 
     try:
-        with Image.open(src) as im:
+        with Image.open(io.BytesIO(read())) as im:
             im.thumbnail((THUMB, THUMB))
             out = io.BytesIO()
             to_rgb(im).save(out, "PNG", optimize=False)
@@ -122,7 +125,7 @@ def write_cases(runs: list[Run], out: Path) -> dict[str, Any]:
     index: list[list[int]] = []
     page: list[dict[str, Any]] = []
     pages = 0
-    wanted: dict[str, Path] = {}  # image hash -> its original in a run's blob store
+    wanted: dict[str, Callable[[], bytes]] = {}  # image hash -> reads its original from a run's blob store
 
     def flush() -> None:
         nonlocal pages, page
@@ -135,7 +138,7 @@ def write_cases(runs: list[Run], out: Path) -> dict[str, Any]:
         try:
             for row, entry in run_rows(i, run, store):
                 for sha in (*row["images"], *row["out_images"]):
-                    wanted.setdefault(sha, store.blobs.path(sha))
+                    wanted.setdefault(sha, partial(store.blobs.get, sha))
                 r, attack, cat, lang, label, verdict = entry
                 index.append([r, code("attack", attack), code("category", cat), code("language", lang),
                               code("label", label), code("verdict", verdict)])

@@ -36,12 +36,41 @@ class BlobStore:
     def put(self, data: bytes) -> str:
         sha = hashlib.sha256(data).hexdigest()
         path = self.path(sha)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.is_symlink():
+            self._inside(path.parent, create=True)
             tmp = path.with_name(f"{sha}.{os.getpid()}.{uuid.uuid4().hex}.tmp")  # one per writer: two threads may store the same bytes at once
-            tmp.write_bytes(data)
-            tmp.replace(path)  # atomic: a reader never sees half a file
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)  # atomic: a reader never sees half a file; a planted link is replaced, not followed
         return sha
 
     def get(self, sha: str) -> bytes:
-        return self.path(sha).read_bytes()
+        """The stored bytes: a regular file inside blobs/ (never a link out of it) whose SHA-256 is
+        its name; anything else is a BlobError (the folder was changed outside mmsafe)."""
+        path = self.path(sha)
+        self._inside(path.parent)
+        try:
+            fd = os.open(path, os.O_RDONLY | NOFOLLOW)
+        except OSError as exc:
+            raise BlobError(f"{path}: cannot read the stored image ({exc.strerror or exc})") from None
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read()
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise BlobError(f"{path}: the stored image does not match its hash (changed outside mmsafe)")
+        return data
+
+    def _inside(self, folder: Path, create: bool = False) -> None:
+        """blobs/ and its two-letter folder are real folders here, not links to elsewhere."""
+        for f in (self.root, folder):
+            if f.is_symlink():
+                raise BlobError(f"{f}: a link in the run's image store (it would read or write outside it)")
+            if create:
+                f.mkdir(exist_ok=True)
+
+
+class BlobError(OSError):
+    """A stored image that is missing, a link, or not what its name says."""
+
+
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)

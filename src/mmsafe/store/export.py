@@ -80,6 +80,14 @@ def write(rows: Iterator[dict[str, Any]], fmt: str, fh: TextIO) -> int:
     return n
 
 
+def _inside(path: Path) -> Path:
+    """A default output path in the run folder, refused when something planted a link there (it
+    would write wherever the link points); a path the user gives with -o is theirs to choose."""
+    if path.is_symlink():
+        raise UsageError(f"{path}: a link in the run folder where the export goes; remove it, or give -o FILE")
+    return path
+
+
 def export(folder: Path, fmt: str, output: TextIO | Path | None = None) -> tuple[str, int]:
     store = Store.open(folder, create=False)
     try:
@@ -87,14 +95,14 @@ def export(folder: Path, fmt: str, output: TextIO | Path | None = None) -> tuple
         if fmt == "unisafe":
             if output is not None and not isinstance(output, Path):
                 raise UsageError("--format unisafe writes images beside the file: give -o FILE.jsonl, not -")
-            output = output or folder / "unisafe-predictions.jsonl"
+            output = output or _inside(folder / "unisafe-predictions.jsonl")
             rows = export_unisafe.rows(store, output.parent / f"{output.stem}-images")
             fmt = "jsonl"
         else:
             rows = case_rows(store, judges)
         if output is not None and not isinstance(output, Path):
             return "-", write(rows, fmt, output)
-        path = output or folder / f"cases.{fmt}"
+        path = output or _inside(folder / f"cases.{fmt}")
         n = write_output(path, "--output", lambda fh: write(rows, fmt, fh), newline="")
         return str(path), n
     finally:

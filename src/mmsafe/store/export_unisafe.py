@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mmsafe.schema import Case, Generation
-from mmsafe.store.sqlite import Store
+from mmsafe.errors import UsageError
+from mmsafe.store.sqlite import Store, damaged
 
 EXT = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
 
@@ -58,14 +59,19 @@ def outputs(store: Store, g: Generation, case: Case, images_dir: Path) -> dict[s
 
 def copy_image(store: Store, sha: str, mime: str | None, images_dir: Path) -> str:
     """Copy a blob to images_dir/<sha>.<ext> (atomically, once); the path relative to the JSONL."""
-    data_path = store.blobs.path(sha)  # refuses anything but a SHA-256 hex digest
-    name = f"{sha}.{EXT.get(mime or '', 'bin')}"
+    name = f"{sha}.{EXT.get(mime or '', 'bin')}"  # (blobs.get refuses anything but a SHA-256 hex digest)
     dest = images_dir / name
+    if images_dir.is_symlink():
+        raise UsageError(f"{images_dir}: a link; the images are written into a real folder beside the output only")
     if not dest.exists():
+        try:
+            data = store.blobs.get(sha)
+        except (OSError, ValueError) as exc:  # the run's image is missing, a link, or not what its hash says
+            raise damaged(store.path, f"image {sha[:16]}…: {exc}") from None
         images_dir.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f"{name}.{os.getpid()}.tmp")
         try:
-            tmp.write_bytes(data_path.read_bytes())
+            tmp.write_bytes(data)
             tmp.replace(dest)
         finally:
             tmp.unlink(missing_ok=True)

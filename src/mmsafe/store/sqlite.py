@@ -11,7 +11,7 @@ import urllib.parse
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS verdicts (
 CREATE INDEX IF NOT EXISTS generations_case ON generations (case_id, attack);
 """
 DB_NAME = "run.db"
+TABLES = ("meta", "runs", "cases", "generations", "verdicts")  # what a reader needs
 # cases whose replies judges score (rule-scored ones, BBQ or a guard label, have their own metrics)
 JUDGED = "COALESCE(json_extract(c.body, '$.reference.scoring'), 'judge') NOT IN (" + ",".join(
     f"'{s}'" for s in RULE_SCORINGS) + ")"
@@ -112,9 +113,9 @@ class Store:
         read_only = not create and path.exists() and not _writable(path)  # report, export, compare only
         self._read = _connect_readonly(path) if read_only else _connect(path)
         try:
-            if not create:
+            if not create:  # a reader (report, export, compare): never changes the folder it reads
                 self._check_run_db()
-            if not read_only:
+            else:
                 self._read.executescript(SCHEMA)
         except BaseException:
             self._read.close()
@@ -153,6 +154,9 @@ class Store:
         if "meta" not in tables or self.spec() is None:
             raise UsageError(f"{self.path} holds no mmsafe run (no run spec: the run never started, or "
                              "the file is not an mmsafe run database)")
+        missing = [t for t in TABLES if t not in tables]
+        if missing:
+            raise damaged(self.path, f"table {missing[0]!r} is missing")
 
     def record(self, cls: type[R], body: str, table: str) -> R:
         """A stored record read back; one that no longer parses (the file was changed outside
@@ -232,7 +236,28 @@ class Store:
     def invocations(self) -> list[dict]:
         cols = ("started", "finished", "status", "version", "judges", "error")
         rows = self._read.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY id").fetchall()
-        return [dict(zip(cols, r, strict=True)) | {"judges": json.loads(r[4])} for r in rows]
+        return [dict(zip(cols, r, strict=True)) | {"judges": self._json(r[4], list, "the runs table's judges")}
+                for r in rows]
+
+    def _flag(self, value: object, field: str) -> bool | None:
+        """A verdict's true/false field as SQLite's JSON functions give it (1, 0 or NULL); a string
+        or any other number ("no" reads as true to Python) is a damaged record, never a rate."""
+        if value is None:
+            return None
+        if type(value) is int and value in (0, 1):
+            return value == 1
+        raise damaged(self.path, f"a verdict's {field!r} is {str(value)[:40]!r}, not true or false")
+
+    def _json(self, text: object, kind: type, what: str) -> Any:
+        """A JSON value this store wrote, read back as `kind`; anything else (changed outside
+        mmsafe) is the damaged-database error naming what, never a traceback or a wrong number."""
+        try:
+            value = json.loads(text) if isinstance(text, (str, bytes)) else None
+        except (ValueError, RecursionError):
+            value = None
+        if not isinstance(value, kind):
+            raise damaged(self.path, f"{what} is not a JSON {kind.__name__}")
+        return value
 
     def spec(self) -> RunSpec | None:
         row = self._read.execute("SELECT value FROM meta WHERE key='spec'").fetchone()
@@ -247,9 +272,12 @@ class Store:
         with self._read:
             self._read.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
-    def meta(self, key: str, default: object = None) -> object:
+    def meta(self, key: str, default: object = None) -> Any:
+        """A stored value; with a default, of the default's type (a dict for {}), else damaged."""
         row = self._read.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return json.loads(row[0]) if row else default
+        if row is None:
+            return default
+        return self._json(row[0], object if default is None else type(default), f"meta key {key!r}")
 
     def add_cases(self, cases: Iterable[Case]) -> int:
         """Record the run's cases in order. A case this run recorded before (a resumed run) must be
@@ -330,8 +358,8 @@ class Store:
         defaults = tuple(Case.model_fields[f].default for f in ("category", "language", "label"))  # fields a body may omit
         args = (*defaults, judge, *((limit,) if limit else ()))
         for cat, lang, label, ok, unsafe, refusal, judged in self._read.execute(sql, args):
-            yield Outcome(cat, lang, label, bool(ok),
-                          None if unsafe is None else bool(unsafe), None if refusal is None else bool(refusal), bool(judged))
+            yield Outcome(cat, lang, label, bool(ok), self._flag(unsafe, "unsafe"), self._flag(refusal, "refusal"),
+                          bool(judged))
 
     def unisafe_rows(self, judge: str, limit: int | None = None) -> Iterator[UnisafeRow]:
         """One row per case (suite order) with what the UniSAFE metrics read: task, category,
@@ -351,8 +379,7 @@ class Store:
         for (task, cat, sub, tid, generated, ok, judged, unsafe, refusal, risk, score, risk_mean,
              error) in self._read.execute(sql, args):
             yield UnisafeRow(task, cat, sub, tid, bool(generated), bool(ok), bool(judged),
-                             None if unsafe is None else bool(unsafe), None if refusal is None else bool(refusal),
-                             risk, score, risk_mean, error)
+                             self._flag(unsafe, "unsafe"), self._flag(refusal, "refusal"), risk, score, risk_mean, error)
 
     def attack_outcomes(self, judge: str, limit: int | None = None) -> Iterator[tuple[str, str, Outcome]]:
         """(case id, attack, outcome) for every generation of the run's first `limit` cases, the plain
@@ -370,8 +397,8 @@ class Store:
         defaults = tuple(Case.model_fields[f].default for f in ("category", "language", "label"))
         args = (*defaults, *((limit,) if limit else ()), judge)
         for cid, attack, cat, lang, label, ok, unsafe, refusal, judged in self._read.execute(sql, args):
-            yield cid, attack, Outcome(cat, lang, label, bool(ok), None if unsafe is None else bool(unsafe),
-                                       None if refusal is None else bool(refusal), bool(judged))
+            yield cid, attack, Outcome(cat, lang, label, bool(ok), self._flag(unsafe, "unsafe"),
+                                       self._flag(refusal, "refusal"), bool(judged))
 
     def attacked_counts(self, limit: int | None = None) -> tuple[int, int]:
         """(generations, answered) under attacks (`none` apart) over the run's first `limit` cases."""
