@@ -556,7 +556,9 @@ def results_of(store: Store, out: Path, judge_names: tuple[str, ...] | None = No
         block = summarize_outcomes(outcomes)
         block["quality"] = quality.shown(measured.get(name), set(block["by_language"]))
         block["corrected"] = corrected_rates(outcomes, block["quality"])
-        block["judge_errors"] = [{"reason": r, "count": n} for r, n in store.judge_error_reasons(name, spec.limit)]
+        undecided = any(o.answered and o.judged and o.unsafe is None for o in outcomes)  # else no query needed
+        block["judge_errors"] = [{"reason": r, "count": n}
+                                 for r, n in (store.judge_error_reasons(name, spec.limit) if undecided else ())]
         if name.split("@")[0] == "jury":  # how far the jurors agree, from their votes kept in each verdict
             from mmsafe.judges.jury import jury_agreement
 
