@@ -9,8 +9,18 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == "\n" else " " for ch in text)
 
 
+def _rebuilt(cls: type, message: str, state: dict) -> Exception:
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    exc.__dict__.update(state)
+    return exc
+
+
 class MmsafeError(Exception):
     exit_code = 2
+
+    def __reduce__(self):  # crosses to and from worker processes whole, whatever its constructor takes
+        return _rebuilt, (type(self), str(self), dict(self.__dict__))
 
 
 class UsageError(MmsafeError):

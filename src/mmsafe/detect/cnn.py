@@ -21,6 +21,9 @@ from mmsafe.errors import UsageError
 
 
 def _net():
+    from mmsafe.targets.local import require
+
+    require("the cnn detector", "detect", "torch")  # every use of the detector builds this first
     import torch
     from torch import nn
 

@@ -34,6 +34,16 @@ def _num(v) -> str:
     return " n/a" if v is None else f"{v:.3f}"
 
 
+def _needs(kind: str) -> None:
+    """A detector's packages, checked before any image is read."""
+    from mmsafe.targets.local import require
+
+    if kind == "cnn":
+        require("the cnn detector", "detect", "torch")
+    elif kind == "clip":
+        require("the clip detector", "detect", "torch", "transformers")
+
+
 def _shown(text: str, limit: int = 60) -> str:
     """A file or folder name as a terminal may show it: no control, escape or bidi characters, one line."""
     one = printable(str(text)).replace("\n", " ")
@@ -105,6 +115,7 @@ def train(real, fake, kind, out, size, control, quality, test_fraction, seed, ep
     try:
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise UsageError(f"--out {out}: exists and is not empty; choose a new folder (nothing is overwritten)")
+        _needs(kind)
         data = load_folders(real, fake)
         det, training, res, shas = do_train(kind, data, Prep(size, control, quality),
                                              _options(epochs, clip_path, url, api_key_env), test_fraction, seed)
@@ -163,6 +174,7 @@ def cross_(real, fake, kind, size, control, quality, test_fraction, seed, epochs
     from mmsafe.errors import MmsafeError
 
     try:
+        _needs(kind)
         res = cross(kind, load_folders(real, fake), Prep(size, control, quality),
                     _options(epochs, clip_path, url, api_key_env), test_fraction, seed)
     except MmsafeError as exc:

@@ -84,6 +84,11 @@ def build_judges(names: list[str], registry: Any, cfg: JudgeConfig) -> list[Any]
     options = _Noted(cfg.options)
     noted = dataclasses.replace(cfg, options=options)
     built = [build_judge(registry.get(n, "--judge"), noted) for n in dict.fromkeys(names)]
+    from mmsafe.targets.local import require
+
+    for judge in built:  # a missing package is said now, before any request is paid for or any folder made
+        for what, extra, modules in getattr(judge, "requires", ()):
+            require(what, extra, *modules)
     unread = sorted(k for k in cfg.options if k not in options.read)
     if unread:
         from mmsafe.errors import UsageError

