@@ -261,6 +261,9 @@ def test_markdown_escape_makes_untrusted_text_inert():
     assert "://" not in s.replace("\\", "") and "www." not in s.replace("\\", "")
     assert "@me" not in s and "#3" not in s.replace("\\", "") and "@bar" not in s
     assert len(md("x" * 1000, 50)) == 50
+    # GitHub's other autolinked references: GH-26 and a commit SHA (7+ hex characters with a digit)
+    refs = md("Closes GH-26, gh-27, see a5c3785ed8d6a35868bc169f07e40e889087fd2e; defaced").replace("\\", "")
+    assert "GH-26" not in refs and "gh-27" not in refs and "a5c3785" not in refs and "defaced" in refs
 
 
 def test_the_gate_refuses_an_unfinished_run(runs, tmp_path):

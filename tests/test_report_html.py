@@ -164,6 +164,13 @@ def test_report_in_headless_chromium_shows_hostile_output_as_text(tmp_path, fake
     dom = headless(rep / "index.html", "--dump-dom", fragment="#attack=rot13&q=bomb")
     rows = re.search(r'<tbody id="case-rows">(.*?)</tbody>', dom, re.S).group(1)
     assert rows.count("<tr>") == 1 and "bomb" in rows and "attack: rot13" in rows
+    # another link later (a click, Back): the filters follow it, and a menu it does not name goes back to all
+    (rep / "nav.js").write_text("setTimeout(function () { location.hash = 'q=bomb'; }, 300);\n")
+    page = (rep / "index.html").read_text(encoding="utf-8").replace("</body>", '<script src="nav.js"></script></body>')
+    (rep / "nav.html").write_text(page, encoding="utf-8")
+    dom = headless(rep / "nav.html", "--dump-dom", fragment="#attack=rot13&q=bomb")
+    rows = re.search(r'<tbody id="case-rows">(.*?)</tbody>', dom, re.S).group(1)
+    assert rows.count("<tr>") == 3 and rows.count("attack: rot13") == 1  # plain in both runs, and under rot13
 
 
 def test_report_of_a_folder_that_is_not_a_run_writes_nothing(tmp_path):

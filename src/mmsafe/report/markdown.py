@@ -13,7 +13,8 @@ from typing import Any
 from mmsafe.errors import printable
 
 ZWSP = "\u200b"
-_LINKISH = re.compile(r"(?i)(?<=:)(?=//)|(?<=w)(?=ww\.)|(?<=[@#])")
+_LINKISH = re.compile(r"(?i)(?<=:)(?=//)|(?<=w)(?=ww\.)|(?<=[@#])|(?<=\bGH)(?=-\d)")  # URLs, mentions, #12, GH-12
+_HEXRUN = re.compile(r"\b[0-9a-fA-F]{7,}\b")  # what GitHub links as a commit SHA
 _PUNCT = re.compile("([" + re.escape(string.punctuation) + "])")
 
 
@@ -23,4 +24,5 @@ def md(text: Any, limit: int = 200) -> str:
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     s = _LINKISH.sub(ZWSP, s)
+    s = _HEXRUN.sub(lambda m: m[0][:6] + ZWSP + m[0][6:] if any(c.isdigit() for c in m[0]) else m[0], s)
     return _PUNCT.sub(r"\\\1", s)

@@ -7,7 +7,7 @@
   var M = (window.MMSAFE = { meta: null, pages: {}, waiting: {} });
   var VIEW = 50;
   var HEX64 = /^[0-9a-f]{64}$/;
-  var state = { matches: [], at: 0, search: "" };
+  var state = { matches: [], at: 0, search: "", gen: 0, view: 0 };
 
   M.index = function (meta) { M.meta = meta; };
   M.page = function (k, rows) {
@@ -79,11 +79,13 @@
       if (ok) out.push(i);
     }
     var q = document.getElementById("f-text").value.trim().toLowerCase();
+    var gen = ++state.gen;  /* a search still loading when the query or a menu changes must not win */
     if (!q) { state.matches = out; state.at = 0; show(); return; }
     var pages = {};
     out.forEach(function (i) { pages[Math.floor(i / M.meta.page_size)] = true; });
     status("searching…");
     loadAll(Object.keys(pages).map(Number), function () {
+      if (gen !== state.gen) return;
       state.matches = out.filter(function (i) { return textMatch(i, q); });
       state.at = 0;
       show();
@@ -150,7 +152,9 @@
     var n = state.matches.length, from = state.at, to = Math.min(n, from + VIEW);
     var want = {};
     for (var i = from; i < to; i++) want[Math.floor(state.matches[i] / M.meta.page_size)] = true;
+    var view = ++state.view;  /* only the latest page asked for is drawn */
     loadAll(Object.keys(want).map(Number), function () {
+      if (view !== state.view) return;
       while (body.firstChild) body.removeChild(body.firstChild);
       for (var j = from; j < to; j++) body.appendChild(render(state.matches[j]));
       status(n ? ("rows " + (from + 1) + "–" + to + " of " + n + " (of " + M.meta.rows + " in all)") : "no row matches");
@@ -167,9 +171,9 @@
     Object.keys(lists).forEach(function (k) {
       var want = h.get(k);
       var i = want === null ? -1 : lists[k].indexOf(want);
-      if (i >= 0) document.getElementById("f-" + k).value = String(i);
+      document.getElementById("f-" + k).value = i >= 0 ? String(i) : "";  /* a menu the link does not name: all */
     });
-    if (h.get("q") !== null) document.getElementById("f-text").value = h.get("q");
+    document.getElementById("f-text").value = h.get("q") !== null ? h.get("q") : "";
   }
 
   function start() {
@@ -187,6 +191,8 @@
     document.getElementById("next").addEventListener("click", function () { state.at += VIEW; show(); });
     fromHash();
     apply();
+    /* another link, Back or Forward, or an edited fragment sets the filters again */
+    window.addEventListener("hashchange", function () { fromHash(); apply(); });
   }
 
   document.addEventListener("DOMContentLoaded", start);
