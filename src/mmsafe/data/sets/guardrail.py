@@ -193,6 +193,11 @@ def load_multijail(path: Path, images: dict[str, bytes]) -> list[Case]:
 
 # ------------------------------------------------------------------------------ mmsafe's own set
 
+# labelled files whose prompts are not part of the 16-language guardrail set: gaps.jsonl holds
+# replies of the kinds the judges missed, in 28 languages with a handful of prompts each
+NOT_GUARDRAIL = frozenset({"gaps.jsonl"})
+
+
 def package_prompts() -> list[tuple[str, str, str, str, str, Path, int]]:
     """(id, prompt, label, language, category, file, line) of the shipped labelled set's distinct
     prompts, file by file in name order, the first occurrence of a prompt kept."""
@@ -200,6 +205,8 @@ def package_prompts() -> list[tuple[str, str, str, str, str, Path, int]]:
 
     out, seen = [], set()
     for f in shipped_files():
+        if f.name in NOT_GUARDRAIL:
+            continue
         for line, raw in iter_rows(f):
             prompt = raw.get("prompt")
             if not isinstance(prompt, str) or not prompt.strip():
