@@ -144,6 +144,7 @@ def read(ds: Dataset, data: Path | None, images: dict[str, bytes], alone: bool =
     dataset and no other, so a file given as --data is its file whatever its name."""
     if not ds.files:
         return tagged(ds, ds.load(Path(), images))
+    root = None
     if data is None:
         if ds.hub is None:
             raise UsageError(f"{ds.title} has no hub copy: give its folder with --data DIR "
@@ -153,12 +154,12 @@ def read(ds: Dataset, data: Path | None, images: dict[str, bytes], alone: bool =
         path = hub_file(ds.hub, ds.files)
     else:
         path = ds.find(data, any_file=alone)
-        token = _DATA_ROOT.set((data if data.is_dir() else data.parent).resolve())
-        try:  # the pictures a dataset's rows name stay inside --data (sets/_vl.image_at)
-            return tagged(ds, ds.load(path, images))
-        finally:
-            _DATA_ROOT.reset(token)
-    return tagged(ds, ds.load(path, images))
+        root = (data if data.is_dir() else data.parent).resolve()
+    token = _DATA_ROOT.set(root)
+    try:  # the pictures a dataset's rows name stay inside --data (sets/_vl.image_at)
+        return tagged(ds, ds.load(path, images))
+    finally:
+        _DATA_ROOT.reset(token)
 
 
 _DATA_ROOT: contextvars.ContextVar[Path | None] = contextvars.ContextVar("mmsafe_data_root", default=None)

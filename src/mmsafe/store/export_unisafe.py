@@ -59,7 +59,8 @@ def outputs(store: Store, g: Generation, case: Case, images_dir: Path) -> dict[s
 
 def copy_image(store: Store, sha: str, mime: str | None, images_dir: Path) -> str:
     """Copy a blob to images_dir/<sha>.<ext> (atomically, once); the path relative to the JSONL."""
-    name = f"{sha}.{EXT.get(mime or '', 'bin')}"  # (blobs.get refuses anything but a SHA-256 hex digest)
+    store.blobs.path(sha)  # refuses anything but a SHA-256 hex digest, before it names a file
+    name = f"{sha}.{EXT.get(mime or '', 'bin')}"
     dest = images_dir / name
     if images_dir.is_symlink():
         raise UsageError(f"{images_dir}: a link; the images are written into a real folder beside the output only")

