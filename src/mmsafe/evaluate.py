@@ -265,10 +265,12 @@ def plan(opts: RunOptions, warn=lambda msg: None) -> Plan:
 def spool_file(path: Path, images: dict[str, bytes], limit: int | None, system_prompt: str | None) -> CaseSpool:
     """A suite file's cases (its first `limit`), validated and kept on disk: a large suite costs the
     run no memory. A file with no case is an InputError, as load_cases makes it."""
-    from mmsafe.data.cases import iter_cases
+    from mmsafe.data.cases import iter_case_json, iter_cases
 
-    spool = CaseSpool(iter_cases(path, images=images, limit=limit),
-                      (lambda c: with_system(c, system_prompt)) if system_prompt else None)
+    if system_prompt:
+        spool = CaseSpool(iter_cases(path, images=images, limit=limit), lambda c: with_system(c, system_prompt))
+    else:  # the cases' JSON straight from their rows: no Case is built until the run reads them
+        spool = CaseSpool(iter_case_json(path, images=images, limit=limit))
     if not len(spool):
         spool.close()
         raise InputError(str(path), None, None, "no cases in file")
@@ -496,7 +498,10 @@ async def _run_stages(store: Store, opts: RunOptions, p: Plan, judges: list[Any]
             if p.attack_ctx is not None and p.attack_ctx.attacker is not None:
                 await p.attack_ctx.attacker.close()
         lap("generate")
-        await runner.judge(store, judges, opts.limit, progress, feed.tried)
+        # a fresh run (no answer stored before this one) whose judges read every answer as it came:
+        # nothing is left to judge
+        fed = [judge_id(j) for j in judges] if overlap and stats.skipped == 0 else []
+        await runner.judge(store, judges, opts.limit, progress, feed.tried, fed)
         lap("judge")
         measured = {judge_id(j): await quality.measure(j, *p.calibration, progress) for j in judges}
         store.set_meta("quality", {**(store.meta("quality", {}) or {}), **measured})

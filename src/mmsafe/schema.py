@@ -8,6 +8,7 @@ import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 
 Label = Literal["unsafe", "benign"]
 Role = Literal["system", "user", "assistant"]
@@ -216,4 +217,6 @@ def stable_hash(obj: Any) -> str:
 
 @functools.lru_cache(maxsize=8192)  # a key is asked for several times per generation, close together
 def generation_key(case_id: str, target: str, attack: str) -> str:
-    return stable_hash([case_id, target, attack])
+    # stable_hash([case_id, target, attack]), byte for byte (a list of strings has no keys to sort, and
+    # pydantic-core writes strings as _STABLE does: a test checks every character), at half the cost
+    return hashlib.sha256(to_json([case_id, target, attack])).hexdigest()[:16]

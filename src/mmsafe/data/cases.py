@@ -13,16 +13,19 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import to_json
 
-from mmsafe.data.rows import iter_rows, validate_row
+from mmsafe.data.rows import iter_models, validate_row
 from mmsafe.errors import InputError, UsageError
 from mmsafe.schema import Case, Label, Message, Part, Source, Task
 from mmsafe.store.blobs import sniff_mime
+
+T = TypeVar("T")
 
 
 class TurnRow(BaseModel):
@@ -89,29 +92,70 @@ def iter_cases(path: str | Path, dataset: str | None = None, images: dict[str, b
                limit: int | None = None) -> Iterator[Case]:
     """The file's cases one at a time, each validated as it is read (an InputError names the file,
     line and field); see load_cases. Only the ids seen so far are kept, to refuse a duplicate."""
+    return _read(path, dataset, images, limit, _plain_case, lambda case: case)
+
+
+def iter_case_json(path: str | Path, dataset: str | None = None, images: dict[str, bytes] | None = None,
+                   limit: int | None = None) -> Iterator[tuple[str, str, str]]:
+    """(id, task, JSON) of the file's cases, the JSON as `Case.model_dump_json()` writes it, checked
+    as iter_cases checks them: what a CaseSpool keeps. A one-prompt row's JSON is written straight
+    from its validated row, without building the Case (a third of the cost)."""
+    return _read(path, dataset, images, limit, _plain_json, lambda c: (c.id, c.task, c.model_dump_json()))
+
+
+def _plain_case(fields: dict, system: str | None, prompt: str) -> Case:
+    # the whole case validated in one call (4x faster than model by model)
+    sys_turn = [{"role": "system", "parts": [{"text": system}]}] if system else []
+    return Case.model_validate({**fields, "turns": [*sys_turn, {"role": "user", "parts": [{"text": prompt}]}]})
+
+
+
+
+def _message(role: str, text: str) -> dict:
+    return {"role": role, "parts": [{"type": "text", "text": text, "image_sha256": None, "mime": None}]}
+
+
+def _plain_json(fields: dict, system: str | None, prompt: str) -> tuple[str, str, str]:
+    """_plain_case(...).model_dump_json(), field for field in Case's order (a test holds the two
+    equal for every character and field): the row model has checked every value already."""
+    turns = [*([_message("system", system)] if system else []), _message("user", prompt)]
+    body = {"id": fields["id"], "turns": turns, **{k: fields[k] for k in _AFTER_TURNS}, "reference": {}, "metadata": {}}
+    return fields["id"], fields["task"], to_json(body).decode()  # the serializer model_dump_json uses
+
+
+_AFTER_TURNS = ("task", "target_id", "category", "subcategory", "label", "language", "source")
+
+
+def _read(path: str | Path, dataset: str | None, images: dict[str, bytes] | None, limit: int | None,
+          plain: Callable[[dict, str | None, str], T], full: Callable[[Case], T]) -> Iterator[T]:
+    """What iter_cases and iter_case_json share: each row checked, then a one-prompt row given to
+    `plain(fields, system, prompt)` and any other built as a Case and given to `full`."""
     path = Path(path)
     images = {} if images is None else images
     name = dataset or path.stem
     count = 0
     seen: dict[str, int] = {}
-    for line, raw in iter_rows(path):
+    file = path.name
+
+    def checked(line: int, raw: dict) -> CaseRow:
         if raw.get("prompt") in (None, "") and not raw.get("turns"):
             raise InputError(str(path), line, "prompt", "required: the text to send (or `turns` for a multi-turn case)")
         if raw.get("prompt") not in (None, "") and raw.get("turns"):
             raise InputError(str(path), line, "turns", "give either `prompt` or `turns`, not both")
-        row = validate_row(CaseRow, raw, path, line)
+        return validate_row(CaseRow, raw, path, line)
+
+    # a row with neither or both of prompt and turns goes to `checked`, which says which
+    for line, row in iter_models(path, CaseRow, checked, lambda r: (r.prompt is None) != (not r.turns)):
         case_id = row.id or f"{name}-{line}"
         if case_id in seen:
             raise InputError(str(path), line, "id", f"duplicate id {case_id!r} (first on line {seen[case_id]})")
         seen[case_id] = line
         fields = {"id": case_id, "task": row.task, "target_id": row.target_id, "category": row.category,
                   "subcategory": row.subcategory, "label": row.label, "language": row.language,
-                  "source": {"dataset": name, "file": path.name, "line": line}}
-        if row.prompt is not None and row.image is None and row.task != "MT":
-            # the common row, one prompt: the whole case validated in one call (4x faster than model by model)
-            system = [{"role": "system", "parts": [{"text": row.system}]}] if row.system else []
+                  "source": {"dataset": name, "file": file, "line": line}}
+        if row.prompt is not None and row.image is None and row.task != "MT":  # the common row, one prompt
             check_task(row, 1, path, line)
-            yield Case.model_validate({**fields, "turns": [*system, {"role": "user", "parts": [{"text": row.prompt}]}]})
+            yield plain(fields, row.system, row.prompt)
         else:
             turns = row.messages()
             if turns[-1].role != "user":
@@ -121,7 +165,7 @@ def iter_cases(path: str | Path, dataset: str | None = None, images: dict[str, b
                     if ref is not None]
             if pics:
                 turns = with_images(turns, pics, first=row.task == "MT")
-            yield Case(**{**fields, "turns": turns, "source": Source(**fields["source"])})
+            yield full(Case(**{**fields, "turns": turns, "source": Source(**fields["source"])}))
         count += 1
         if limit is not None and count >= limit:
             break  # the rows after these are not read

@@ -13,7 +13,7 @@ import json
 import math
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -149,19 +149,47 @@ _BREAK = re.compile(r"\r\n|\r|\n")
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     for n, line in _jsonl_lines(path):
+        if line.strip():
+            yield n, json_row(path, n, line)
+
+
+def json_row(path: Path, n: int, line: str) -> dict[str, Any]:
+    """One JSONL line as a dict; anything else is an InputError naming the file and line."""
+    try:
+        row = _DECODER.decode(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), n, None, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise InputError(str(path), n, None, "JSON nested too deeply") from None
+    except ValueError as exc:  # an integer too long to convert, NaN/Infinity
+        raise InputError(str(path), n, None, f"not valid JSON ({exc})") from None
+    if not isinstance(row, dict):
+        raise InputError(str(path), n, None, f"expected a JSON object, got {type(row).__name__}")
+    return row
+
+
+def iter_models(path: Path, model: type[M], slow: Callable[[int, dict[str, Any]], M],
+                usable: Callable[[M], bool] = lambda row: True) -> Iterator[tuple[int, M]]:
+    """(line number, validated row) for each row of a .jsonl or .csv file. A JSONL line is validated
+    straight from its text (pydantic's JSON parser: no dict in between, about 3x faster). A line
+    that path refuses, or whose row `usable` refuses, and every CSV row, go through `slow(line, dict)`,
+    which checks and validates the dict and raises the InputError that names what is wrong: the fast
+    path only ever accepts, so every error reads as before. Lines naming NaN or Infinity take the slow
+    path too (pydantic's parser accepts them in a column it ignores, the JSON standard does not)."""
+    if path.suffix.lower() not in (".jsonl", ".ndjson"):
+        for n, raw in iter_rows(path):
+            yield n, slow(n, raw)
+        return
+    for n, line in _jsonl_lines(path):
         if not line.strip():
             continue
-        try:
-            row = _DECODER.decode(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(str(path), n, None, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
-        except RecursionError:
-            raise InputError(str(path), n, None, "JSON nested too deeply") from None
-        except ValueError as exc:  # an integer too long to convert, NaN/Infinity
-            raise InputError(str(path), n, None, f"not valid JSON ({exc})") from None
-        if not isinstance(row, dict):
-            raise InputError(str(path), n, None, f"expected a JSON object, got {type(row).__name__}")
-        yield n, row
+        row = None
+        if "NaN" not in line and "Infinity" not in line:
+            try:
+                row = model.model_validate_json(line)
+            except ValueError:  # pydantic's ValidationError among them: the slow path says why
+                row = None
+        yield n, row if row is not None and usable(row) else slow(n, json_row(path, n, line))
 
 
 def _no_constant(name: str) -> float:

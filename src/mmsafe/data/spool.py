@@ -35,6 +35,12 @@ class CaseSummary:
         if case.image_risk:
             self.image_risk_datasets.add(case.metadata.get("dataset"))
 
+    def add_row(self, task: str) -> None:
+        """A user file's case, known by its task (such a case never holds image-risk prompts: those
+        come from the built-in t2i datasets)."""
+        self.count += 1
+        self.tasks.add(task)
+
     @property
     def image_risk(self) -> bool:
         return bool(self.image_risk_datasets)
@@ -52,9 +58,11 @@ def summary_of(cases: Iterable[Case]) -> CaseSummary:
 
 class CaseSpool:
     """Validated cases on disk, in order. Iterating yields Case objects (each read and validated
-    again from its JSON); `bodies()` yields (id, JSON) without building them; `ids()` the ids."""
+    again from its JSON); `bodies()` yields (id, JSON) without building them; `ids()` the ids.
+    `cases` are Case objects, or a user file's cases as (id, task, JSON) (iter_case_json)."""
 
-    def __init__(self, cases: Iterable[Case], transform: Callable[[Case], Case] | None = None) -> None:
+    def __init__(self, cases: Iterable[Case] | Iterable[tuple[str, str, str]],
+                 transform: Callable[[Case], Case] | None = None) -> None:
         self._dir = tempfile.mkdtemp(prefix="mmsafe-cases-")
         self._done = weakref.finalize(self, shutil.rmtree, self._dir, True)  # removed however the run ends
         self.path = Path(self._dir) / "cases.jsonl"
@@ -62,11 +70,16 @@ class CaseSpool:
         try:
             with self.path.open("w", encoding="utf-8", newline="\n") as fh:
                 for case in cases:
-                    if transform is not None:
-                        case = transform(case)
-                    self.summary.add(case)
+                    if isinstance(case, tuple):
+                        cid, task, body = case
+                        self.summary.add_row(task)
+                    else:
+                        if transform is not None:
+                            case = transform(case)
+                        self.summary.add(case)
+                        cid, body = case.id, case.model_dump_json()
                     # JSON escapes every newline and tab inside strings: one case per line, the id before a tab
-                    fh.write(f"{_quote(case.id)}\t{case.model_dump_json()}\n")
+                    fh.write(f"{_quote(cid)}\t{body}\n")
         except BaseException:
             self.close()
             raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from mmsafe.attacks.base import Attack, AttackFailed, NotApplicable, attack_label
@@ -209,14 +209,19 @@ async def generate(
 
 
 async def judge(store: Store, judges: list[Judge], limit: int | None = None, progress=None,
-                tried: dict[str, set[str]] | None = None) -> dict[str, StageStats]:
+                tried: dict[str, set[str]] | None = None, fed: Collection[str] = ()) -> dict[str, StageStats]:
     """Give every usable generation of the run's first `limit` cases a verdict from each judge that
     has not judged it yet. The generations are streamed from the store, a batch at a time.
     `tried`: per judge id, the generation keys judged in this invocation already (while generating)
-    whose verdict did not stand (an error, a jury member missing): not asked again until the next run."""
+    whose verdict did not stand (an error, a jury member missing): not asked again until the next run.
+    `fed`: the judges that read every answer the store holds as it was made (a fresh run's JudgeFeed):
+    nothing is left for them, and the store is not counted."""
     progress = progress or NullProgress()
     tried = tried or {}
     out: dict[str, StageStats] = {}
+    judges = [j for j in judges if judge_id(j) not in fed]
+    if not judges:
+        return out
     answered = store.count_answered()
     behind = [j for j in judges if store.count_judged(judge_id(j)) + len(tried.get(judge_id(j), ())) < answered]
     if not behind:  # everything was judged while generating (or before)

