@@ -193,9 +193,10 @@ def load_multijail(path: Path, images: dict[str, bytes]) -> list[Case]:
 
 # ------------------------------------------------------------------------------ mmsafe's own set
 
-# labelled files whose prompts are not part of the 16-language guardrail set: gaps.jsonl holds
-# replies of the kinds the judges missed, in 28 languages with a handful of prompts each
-NOT_GUARDRAIL = frozenset({"gaps.jsonl"})
+# labelled files whose prompts are not part of the 16-language guardrail set: gaps.jsonl and
+# gaps2.jsonl hold replies of the kinds the judges missed, in 17-28 languages with a handful of
+# prompts each
+NOT_GUARDRAIL = frozenset({"gaps.jsonl", "gaps2.jsonl"})
 
 
 def package_prompts() -> list[tuple[str, str, str, str, str, Path, int]]:
