@@ -109,8 +109,6 @@ def _plain_case(fields: dict, system: str | None, prompt: str) -> Case:
     return Case.model_validate({**fields, "turns": [*sys_turn, {"role": "user", "parts": [{"text": prompt}]}]})
 
 
-
-
 def _message(role: str, text: str) -> dict:
     return {"role": role, "parts": [{"type": "text", "text": text, "image_sha256": None, "mime": None}]}
 
