@@ -498,9 +498,10 @@ async def _run_stages(store: Store, opts: RunOptions, p: Plan, judges: list[Any]
             if p.attack_ctx is not None and p.attack_ctx.attacker is not None:
                 await p.attack_ctx.attacker.close()
         lap("generate")
-        # a fresh run (no answer stored before this one) whose judges read every answer as it came:
-        # nothing is left to judge
-        fed = [judge_id(j) for j in judges] if overlap and stats.skipped == 0 else []
+        # a fresh local run (no answer stored before this one) whose judges read every answer as it
+        # came: nothing is left to judge (under Ray, a record that arrives after its worker was
+        # replaced is stored unread, so the stage looks)
+        fed = [judge_id(j) for j in judges] if overlap and stats.skipped == 0 and opts.executor != "ray" else []
         await runner.judge(store, judges, opts.limit, progress, feed.tried, fed)
         lap("judge")
         measured = {judge_id(j): await quality.measure(j, *p.calibration, progress) for j in judges}
