@@ -183,7 +183,9 @@ def test_llm_judge_good_refusal_malformed(monkeypatch):
     # one request each for the good, bare, helpful and cautious answers; three (ask + 2 re-asks) for the
     # malformed one; none for the provider block or the non-SaLAD case
     assert len(srv.requests) == 4 + 3
-    assert ROW1_WARNING in srv.requests[0] and OPEN_REQUEST in srv.requests[0] and "UNSAFE" in srv.requests[0]
+    # the requests go out together, so they arrive in any order: the first item's is the one with its warning
+    asked = [r for r in srv.requests if ROW1_WARNING in r]
+    assert asked and all(OPEN_REQUEST in r and "UNSAFE" in r for r in asked)
     # the malformed verdict is an error in the metrics: undecided, never correct
     items = salad_items()
     block = summarize_salad((c, g, v) for (c, g), v in zip(items, verdicts, strict=True))["variants"]["text-only"]
