@@ -268,7 +268,7 @@ def spool_file(path: Path, images: dict[str, bytes], limit: int | None, system_p
     from mmsafe.data.cases import iter_case_json, iter_cases
 
     if system_prompt:
-        spool = CaseSpool(iter_cases(path, images=images, limit=limit), lambda c: with_system(c, system_prompt))
+        spool = CaseSpool(with_system(c, system_prompt) for c in iter_cases(path, images=images, limit=limit))
     else:  # the cases' JSON straight from their rows: no Case is built until the run reads them
         spool = CaseSpool(iter_case_json(path, images=images, limit=limit))
     if not len(spool):

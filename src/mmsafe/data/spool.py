@@ -12,7 +12,7 @@ import json
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,8 +61,7 @@ class CaseSpool:
     again from its JSON); `bodies()` yields (id, JSON) without building them; `ids()` the ids.
     `cases` are Case objects, or a user file's cases as (id, task, JSON) (iter_case_json)."""
 
-    def __init__(self, cases: Iterable[Case] | Iterable[tuple[str, str, str]],
-                 transform: Callable[[Case], Case] | None = None) -> None:
+    def __init__(self, cases: Iterable[Case] | Iterable[tuple[str, str, str]]) -> None:
         self._dir = tempfile.mkdtemp(prefix="mmsafe-cases-")
         self._done = weakref.finalize(self, shutil.rmtree, self._dir, True)  # removed however the run ends
         self.path = Path(self._dir) / "cases.jsonl"
@@ -74,8 +73,6 @@ class CaseSpool:
                         cid, task, body = case
                         self.summary.add_row(task)
                     else:
-                        if transform is not None:
-                            case = transform(case)
                         self.summary.add(case)
                         cid, body = case.id, case.model_dump_json()
                     # JSON escapes every newline and tab inside strings: one case per line, the id before a tab
