@@ -30,6 +30,8 @@ from mmsafe.engine.retry import GiveUp, RetryableError, RetryPolicy, parse_retry
 from mmsafe.errors import UsageError
 from mmsafe.redact import redact, redact_repr
 from mmsafe.redact import register as redact_register
+from mmsafe.targets.http1 import origin_of
+from mmsafe.targets.proxy import proxy_for
 
 MAX_ANSWER_BYTES = 1 << 16
 
@@ -102,7 +104,8 @@ class HttpDetector(Detector):
         import aiohttp
 
         try:
-            async with session.post(self.url, data=body, headers=self.headers) as resp:
+            proxy = proxy_for(*origin_of(self.url)[:2])  # the environment's proxy, as the openai target's
+            async with session.post(self.url, data=body, headers=self.headers, proxy=proxy.url if proxy else None) as resp:
                 raw = await resp.content.read(MAX_ANSWER_BYTES + 1)
                 status, retry_after = resp.status, parse_retry_after(resp.headers.get("retry-after"))
         except asyncio.TimeoutError:

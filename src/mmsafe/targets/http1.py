@@ -9,7 +9,10 @@ connection's end; gzip and deflate content encoding; interim 1xx answers skipped
 header sections over 64 KiB, malformed status lines, sizes and chunk lines, conflicting lengths:
 each is an `HttpError` (transport trouble the caller retries), never a hang. A body is never held
 beyond `cap` bytes (decompressed): past it the prefix comes back marked cut and the connection is
-dropped."""
+dropped.
+
+Through a proxy (targets/proxy.py: HTTPS_PROXY, HTTP_PROXY, NO_PROXY from the environment) an http
+endpoint is asked in absolute form and an https one through a CONNECT tunnel, TLS end to end."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from urllib.parse import urlsplit
 from multidict import CIMultiDict
 
 from mmsafe.redact import redact_cut
+from mmsafe.targets.proxy import proxy_for
 
 MAX_HEAD = 65536  # bytes of status line and headers
 MAX_LINE = 4096  # bytes of one chunk-size line or trailer line
@@ -283,21 +287,39 @@ class _Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.answer: _Answer | None = None
         self.closed = False
+        self.tunnel: asyncio.Future | None = None  # a proxy's answer to CONNECT, while it is awaited
+        self._head = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self._tunnel_data(data)
+            return
         if self.answer is None:  # bytes nobody asked for: the connection cannot be trusted again
             self.close()
             return
         self.answer.feed(data)
+
+    def _tunnel_data(self, data: bytes) -> None:
+        assert self.tunnel is not None
+        self._head += data
+        end = self._head.find(_HEAD_END)
+        if self.tunnel.done():
+            return
+        if end >= 0:  # the answer's head, and whether bytes came past it (a refusal's body, or trouble)
+            self.tunnel.set_result((bytes(self._head[:end]), end + len(_HEAD_END) < len(self._head)))
+        elif len(self._head) > MAX_HEAD:
+            self.tunnel.set_exception(HttpError("the proxy's answer to CONNECT is over 64 KiB"))
 
     def eof_received(self) -> bool:
         return False  # close the transport; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.tunnel is not None and not self.tunnel.done():
+            self.tunnel.set_exception(HttpError("the proxy closed the connection before answering CONNECT"))
         if self.answer is not None:
             self.answer.eof(exc)
 
@@ -321,8 +343,12 @@ class Pool:
         self._ssl: ssl.SSLContext | None = ssl.create_default_context() if self.scheme == "https" else None
         host = f"[{self.host}]" if ":" in self.host else self.host
         self._host_header = host if self.port == _DEFAULT_PORT.get(self.scheme) else f"{host}:{self.port}"
+        self.proxy = proxy_for(self.scheme, self.host)  # None: connect directly
+        # plain http through a proxy: requests in absolute form, with the proxy's credentials
+        self._forward = self.proxy is not None and self._ssl is None
+        auth = f"Proxy-Authorization: {self.proxy.auth}\r\n" if self._forward and self.proxy.auth else ""
         self._common = (f"Host: {self._host_header}\r\nUser-Agent: {user_agent}\r\nAccept: */*\r\n"
-                        "Accept-Encoding: gzip, deflate\r\n").encode("latin-1")
+                        f"Accept-Encoding: gzip, deflate\r\n{auth}").encode("latin-1")
         self._idle: list[_Conn] = []
         self._slots = asyncio.Semaphore(limit)
         self._open: set[_Conn] = set()
@@ -336,6 +362,8 @@ class Pool:
         if target is None:
             parts = urlsplit(url)
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            if self._forward:  # absolute form, as a forward proxy reads it
+                target = f"{self.scheme}://{self._host_header}{target}"
             if len(self._targets) < 64:
                 self._targets[url] = target
         return f"{method} {target} HTTP/1.1\r\n".encode("latin-1")
@@ -400,16 +428,52 @@ class Pool:
                 return conn, True
             self._open.discard(conn)
         loop = asyncio.get_running_loop()
+        conn: _Conn | None = None
         try:
             async with asyncio.timeout_at(deadline):
-                _, conn = await loop.create_connection(
-                    _Conn, self.host, self.port, ssl=self._ssl, server_hostname=self.host if self._ssl else None)
+                if self.proxy is None:
+                    _, conn = await loop.create_connection(
+                        _Conn, self.host, self.port, ssl=self._ssl, server_hostname=self.host if self._ssl else None)
+                else:
+                    _, conn = await loop.create_connection(_Conn, self.proxy.host, self.proxy.port)
+                    if self._ssl is not None:
+                        await self._tunnel(conn)
         except OSError as exc:  # (TimeoutError is an OSError too, but it is the caller's to report)
+            if conn is not None:
+                conn.close()
             if isinstance(exc, TimeoutError):
                 raise
             raise ConnectFailed(exc) from None
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
         self._open.add(conn)
         return conn, False
+
+    async def _tunnel(self, conn: _Conn) -> None:
+        """CONNECT through the proxy to the endpoint, then TLS with the endpoint over that tunnel."""
+        assert self.proxy is not None and conn.transport is not None and self._ssl is not None
+        loop = asyncio.get_running_loop()
+        auth = f"Proxy-Authorization: {self.proxy.auth}\r\n" if self.proxy.auth else ""
+        conn.tunnel = loop.create_future()
+        conn.transport.write(f"CONNECT {self._host_header} HTTP/1.1\r\nHost: {self._host_header}\r\n{auth}\r\n"
+                             .encode("latin-1"))
+        try:
+            head, more = await conn.tunnel
+        except HttpError as exc:
+            raise ConnectFailed(OSError(f"proxy {self.proxy.shown}: {exc}")) from None
+        conn.tunnel = None
+        status = head.split(b"\r\n", 1)[0].decode("latin-1", "replace")[:120]
+        parts = status.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or parts[1] != "200":
+            raise ConnectFailed(OSError(f"proxy {self.proxy.shown} refused the tunnel to {self._host_header}: {status!r}"))
+        if more:  # bytes past the proxy's answer, before TLS began: not a tunnel to trust
+            raise ConnectFailed(OSError(f"proxy {self.proxy.shown} sent bytes after its answer to CONNECT"))
+        tls = await loop.start_tls(conn.transport, conn, self._ssl, server_hostname=self.host)
+        if tls is None:  # the connection closed as TLS began
+            raise ConnectFailed(OSError(f"proxy {self.proxy.shown}: the tunnel closed before TLS began"))
+        conn.transport = tls  # type: ignore[assignment]
 
     def _drop(self, conn: _Conn) -> None:
         conn.close()

@@ -28,6 +28,7 @@ from mmsafe.data.cases import max_image_bytes
 from mmsafe.store.blobs import BlobStore
 from mmsafe import __version__
 from mmsafe.targets import http1
+from mmsafe.targets.proxy import proxy_for
 from mmsafe.targets import openai_images as images
 from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable, images_wanted
 
@@ -232,6 +233,8 @@ class OpenAITarget:
         self._started = True
         if os.environ.get("MMSAFE_HTTP_CLIENT", "lean") != "aiohttp":  # aiohttp for every request: the old path
             self._pool = http1.Pool(self.base_url, self._cfg.concurrency, self._cfg.timeout_s, f"mmsafe/{__version__}")
+        else:
+            proxy_for(*http1.origin_of(self.base_url)[:2])  # a proxy variable mmsafe cannot use fails now
 
     def _aiohttp(self) -> Any:
         """The aiohttp session, made on first use (importing aiohttp costs a run about 0.2 s)."""
@@ -310,8 +313,10 @@ class OpenAITarget:
             with self._classified(aiohttp.ClientConnectorError, aiohttp.ClientError):
                 # the API's own answer is never a redirect to follow: a POST elsewhere would send the
                 # prompts to another server (the lean client stops on a 3xx the same way)
+                proxy = proxy_for(*http1.origin_of(url)[:2])  # the same proxy rule as the lean client's
                 async with self._aiohttp().request(method, url, data=body, headers=headers,
-                                                   allow_redirects=method != "POST") as resp:
+                                                   allow_redirects=method != "POST",
+                                                   proxy=proxy.url if proxy else None) as resp:
                     raw, cut = await _read_capped(resp, cap)
                     answer = resp.status, resp.headers, raw, cut
         self._answered += 1
@@ -339,7 +344,11 @@ class OpenAITarget:
         # down, not a transient fault; stop rather than retry every case with backoff
         self._unreachable += 1
         if self._answered == 0 and self._unreachable >= UNREACHABLE_LIMIT:
-            raise TargetUnavailable(f"cannot connect to {self.base_url} ({os_error or exc}): check --base-url") from None
+            proxy = self._pool.proxy if self._pool is not None else None
+            via = f" through the proxy {proxy.shown}" if proxy else ""
+            fix = "check --base-url" + (" and the proxy variables (HTTPS_PROXY, HTTP_PROXY; NO_PROXY skips a host)"
+                                        if proxy else "")
+            raise TargetUnavailable(f"cannot connect to {self.base_url}{via} ({os_error or exc}): {fix}") from None
         raise RetryableError(f"connection error: {type(exc).__name__}: {exc}") from None
 
 
