@@ -5,8 +5,10 @@ Starts the stub with latency L, writes N distinct single-turn prompts to a suite
 `mmsafe run --target openai` at concurrency C (refusal judge, fresh --out), times the whole
 process (wall, CPU, peak RSS), checks the stub served exactly N requests, and prints one line
 in the format of the inspect_ai anchor (../shared/bench/anchor_inspect.sh) so they compare.
-With --ceiling it first runs ../shared/bench/raw_limit.py (a bare aiohttp loop) for the same
-(N, L, C): the fastest any harness can go on this machine.
+With --ceiling it also runs ../shared/bench/raw_limit.py (a bare aiohttp loop) for the same
+(N, L, C), the fastest any harness can go on this machine, once beside each repeat (the pair's order
+alternating), and gives the median of the repeats' own ratios: the machine's speed swings between
+minutes, and a pair run back to back shares its phase.
 
 With --attacks (e.g. --attacks all, or --attacks base64,many-shot) every case also runs under those
 attacks: N cases become N × (1 + attacks that apply) generations, and more requests where an attack
@@ -143,9 +145,12 @@ def main() -> None:
     ap.add_argument("--judge-workers", default=None, help="passed to mmsafe run (auto|N; default: mmsafe's, auto)")
     a = ap.parse_args()
     precompile()
-    runs = []
+    runs: list[dict] = []
+    raws: list[float] = []  # with --ceiling, the bare loop once per repeat, paired with that repeat's run
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(a.repeats):
+        for i in range(a.repeats):
+            if a.ceiling and i % 2 == 1:  # the pair's order alternates: a machine that slows mid-pair weighs on both
+                raws.append(ceiling(runs[0]["requests"], a.latency_ms, a.conc))
             r = once(a.n, a.latency_ms, a.conc, Path(tmp), a.attacks, a.echo, a.judge_workers)
             if r["served"] != r["requests"] or r["answered"] != a.n or r["attacked_errors"]:
                 sys.exit(f"stub served {r['served']}, the run records {r['requests']} requests; mmsafe answered "
@@ -153,8 +158,9 @@ def main() -> None:
             runs.append(r)
             print("stages_s " + " ".join(f"{k}={v:.2f}" for k, v in r["timings"].items()) + f" wall={r['wall_s']:.2f} mmsafe_cpu={r['run_cpu_s']:.2f}",
                   flush=True)
+            if a.ceiling and i % 2 == 0:  # the same number of requests
+                raws.append(ceiling(r["requests"], a.latency_ms, a.conc))
     requests = runs[0]["requests"]
-    raw = ceiling(requests, a.latency_ms, a.conc) if a.ceiling else None  # the same number of requests
     wall = statistics.median(r["wall_s"] for r in runs)
     ideal = requests * a.latency_ms / 1000 / a.conc
     walls = ", ".join(f"{r['wall_s']:.2f}" for r in runs)
@@ -166,8 +172,12 @@ def main() -> None:
             f"judge_workers={a.judge_workers or 'auto'} "
             f"ms_per_request={1000 * wall / requests:.3f} "
             f"repeats={a.repeats} walls=[{walls}]")
-    if raw is not None:
-        line += f" raw_aiohttp_wall_s={raw:.2f} raw_ms_per_request={1000 * raw / requests:.3f} vs_raw={wall / raw:.2f}x"
+    if raws:  # the ratio: the median of each repeat's own (mmsafe / bare loop run beside it)
+        raw = statistics.median(raws)
+        ratios = [r["wall_s"] / x for r, x in zip(runs, raws, strict=True)]
+        line += (f" raw_aiohttp_wall_s={raw:.2f} raw_ms_per_request={1000 * raw / requests:.3f} "
+                 f"raw_walls=[{', '.join(f'{x:.2f}' for x in raws)}] ratios=[{', '.join(f'{x:.2f}' for x in ratios)}] "
+                 f"vs_raw={statistics.median(ratios):.2f}x")
     print(line)
 
 
