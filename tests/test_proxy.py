@@ -216,5 +216,114 @@ def test_a_proxy_mmsafe_cannot_speak_to_is_refused(monkeypatch, bad):
 
 
 def test_loopback_names():
-    assert all(loopback(h) for h in ("localhost", "LOCALHOST.", "a.localhost", "127.0.0.1", "127.1.2.3", "::1", "[::1]"))
+    assert all(loopback(h) for h in ("localhost", "LOCALHOST.", "a.localhost", "127.0.0.1", "127.1.2.3", "::1", "[::1]",
+                                     "::ffff:127.0.0.1"))
     assert not any(loopback(h) for h in ("10.0.0.1", "example.com", "localhost.example.com", "::2"))
+
+
+def test_credentials_never_reach_a_message_or_file_on_the_aiohttp_path(tmp_path):
+    """aiohttp's proxy errors quote the proxy URL: it is given the URL without credentials (and the
+    credentials apart), so a short password, or a token carried as the user name, shows nowhere."""
+    for user, password in (("tester", "pw1"), ("tok3nABCDEF12345", "")):
+        async def go():
+            async with Proxy({}, refuse="407 Proxy Authentication Required") as proxy:
+                env = _clean_env(HTTPS_PROXY=f"http://{user}:{password}@127.0.0.1:{proxy.port}",
+                                 MMSAFE_HTTP_CLIENT="aiohttp")
+                return await asyncio.to_thread(mmsafe, *_run_args(tmp_path, f"https://{HOST}:443/v1", user), env=env)
+
+        done = asyncio.run(go())
+        assert done.returncode != 0
+        secret = f"{user}:{password}@"
+        assert secret not in done.stdout + done.stderr
+        assert not [f for f in tmp_path.rglob("*") if f.is_file() and secret.encode() in f.read_bytes()]
+
+
+def test_connect_names_the_port_even_when_it_is_the_default(monkeypatch):
+    """RFC 9110 9.3.6: CONNECT's target is host and port (curl, requests and aiohttp send
+    `CONNECT api.openai.com:443`), also for the default base URL."""
+    from mmsafe.targets import http1
+
+    heads: list[bytes] = []
+
+    async def go():
+        async def serve(r, w):
+            heads.append(await r.readuntil(b"\r\n\r\n"))
+            w.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            await w.drain()
+            w.close()
+
+        srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+        _only(monkeypatch, HTTPS_PROXY=f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}")
+        pool = http1.Pool("https://api.openai.com/v1", 1, 5, "t")
+        with pytest.raises(http1.ConnectFailed, match="400"):
+            await pool.request("POST", "https://api.openai.com/v1/chat/completions", b"{}", {}, 100)
+        await pool.close()
+        srv.close()
+
+    asyncio.run(go())
+    line, host = heads[0].split(b"\r\n")[:2]
+    assert (line, host) == (b"CONNECT api.openai.com:443 HTTP/1.1", b"Host: api.openai.com:443")
+
+
+@pytest.mark.parametrize("no_proxy,url,direct", [
+    ("10.0.0.0/8", "http://10.1.2.3:8000/v1", True), ("10.0.0.0/8", "http://11.1.2.3:8000/v1", False),
+    ("192.168.0.0/16", "https://192.168.7.9/v1", True), ("gpu.lab:8000", "http://gpu.lab:8000/v1", True),
+    ("gpu.lab:8000", "http://gpu.lab:9000/v1", False), ("*.corp.com", "https://api.corp.com/v1", True),
+    (".corp.com", "https://corp.com/v1", True), ("corp.com", "https://notcorp.com/v1", False),
+    ("[fd00::1]:8000", "http://[fd00::1]:8000/v1", True), ("fd00::/8", "http://[fd12::5]/v1", True),
+    ("10.1.2.3", "http://10.1.2.3/v1", True), ("api.corp.com.", "https://API.corp.com/v1", True)])
+def test_no_proxy_as_curl_and_requests_read_it(monkeypatch, no_proxy, url, direct):
+    """CIDR blocks, host:port entries, suffixes with a leading dot or `*.`: an endpoint NO_PROXY names
+    never goes through the proxy (for an http one, the proxy would read the API key and prompts)."""
+    from mmsafe.targets.http1 import origin_of
+
+    _only(monkeypatch, HTTP_PROXY="http://proxy.corp:3128", HTTPS_PROXY="http://proxy.corp:3128", NO_PROXY=no_proxy)
+    assert (proxy_for(*origin_of(url)) is None) == direct
+
+
+def test_a_forward_proxy_answering_407_stops_the_run(tmp_path):
+    """HTTP_PROXY for an http endpoint: a proxy that wants credentials answers 407 to every request;
+    the run stops naming it, as a 407 to CONNECT does (not exit 0 with every case an error)."""
+    async def serve(r, w):
+        try:
+            while True:
+                h = await r.readuntil(b"\r\n\r\n")
+                n = next((int(x.split(b":")[1]) for x in h.split(b"\r\n") if x.lower().startswith(b"content-length:")), 0)
+                await r.readexactly(n)
+                w.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=x\r\n"
+                        b"Content-Length: 12\r\n\r\nauth needed.")
+                await w.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            w.close()
+
+    async def go():
+        srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+        env = _clean_env(HTTP_PROXY=f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}")
+        try:
+            return await asyncio.to_thread(mmsafe, *_run_args(tmp_path, f"http://{HOST}:8000/v1", "out"), env=env)
+        finally:
+            srv.close()
+
+    done = asyncio.run(go())
+    assert done.returncode != 0 and "407" in done.stderr and "proxy" in done.stderr
+
+
+def test_a_password_with_unencoded_url_characters_is_read_whole(monkeypatch):
+    _only(monkeypatch, https_proxy="http://user:12#34/5?6@sec.corp:3128/")
+    p = proxy_for("https", "api.openai.com")
+    assert (p.host, p.port, p.shown) == ("sec.corp", 3128, "http://sec.corp:3128")
+    assert p.auth == "Basic " + base64.b64encode(b"user:12#34/5?6").decode()
+    with pytest.raises(UsageError, match="https_proxy"):  # the variable as it is set, lower case here
+        _only(monkeypatch, https_proxy="socks5://sec.corp:1080")
+        proxy_for("https", "api.openai.com")
+
+
+def test_a_token_user_name_is_redacted_and_a_plain_one_is_not(monkeypatch):
+    _only(monkeypatch, HTTPS_PROXY="http://tok3nABCDEF12345:@sec.corp:3128")
+    proxy_for("https", "api.openai.com")
+    assert "tok3nABCDEF12345" not in redact("denied for tok3nABCDEF12345")
+    _only(monkeypatch, HTTPS_PROXY="http://alice:pw-9f8e7d@sec.corp:3128")
+    proxy_for("https", "api.openai.com")
+    assert redact("alice wrote") == "alice wrote" and "pw-9f8e7d" not in redact("pw-9f8e7d")

@@ -104,8 +104,10 @@ class HttpDetector(Detector):
         import aiohttp
 
         try:
-            proxy = proxy_for(*origin_of(self.url)[:2])  # the environment's proxy, as the openai target's
-            async with session.post(self.url, data=body, headers=self.headers, proxy=proxy.url if proxy else None) as resp:
+            proxy = proxy_for(*origin_of(self.url))  # the environment's proxy, as the openai target's
+            auth = aiohttp.BasicAuth(*proxy.login, encoding="utf-8") if proxy and proxy.login else None
+            async with session.post(self.url, data=body, headers=self.headers, proxy=proxy.shown if proxy else None,
+                                    proxy_auth=auth) as resp:
                 raw = await resp.content.read(MAX_ANSWER_BYTES + 1)
                 status, retry_after = resp.status, parse_retry_after(resp.headers.get("retry-after"))
         except asyncio.TimeoutError:

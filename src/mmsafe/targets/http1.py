@@ -343,7 +343,8 @@ class Pool:
         self._ssl: ssl.SSLContext | None = ssl.create_default_context() if self.scheme == "https" else None
         host = f"[{self.host}]" if ":" in self.host else self.host
         self._host_header = host if self.port == _DEFAULT_PORT.get(self.scheme) else f"{host}:{self.port}"
-        self.proxy = proxy_for(self.scheme, self.host)  # None: connect directly
+        self._authority = f"{host}:{self.port}"  # CONNECT's target (RFC 9110 9.3.6): the port always
+        self.proxy = proxy_for(self.scheme, self.host, self.port)  # None: connect directly
         # plain http through a proxy: requests in absolute form, with the proxy's credentials
         self._forward = self.proxy is not None and self._ssl is None
         auth = f"Proxy-Authorization: {self.proxy.auth}\r\n" if self._forward and self.proxy.auth else ""
@@ -457,7 +458,7 @@ class Pool:
         loop = asyncio.get_running_loop()
         auth = f"Proxy-Authorization: {self.proxy.auth}\r\n" if self.proxy.auth else ""
         conn.tunnel = loop.create_future()
-        conn.transport.write(f"CONNECT {self._host_header} HTTP/1.1\r\nHost: {self._host_header}\r\n{auth}\r\n"
+        conn.transport.write(f"CONNECT {self._authority} HTTP/1.1\r\nHost: {self._authority}\r\n{auth}\r\n"
                              .encode("latin-1"))
         try:
             head, more = await conn.tunnel
@@ -467,7 +468,7 @@ class Pool:
         status = head.split(b"\r\n", 1)[0].decode("latin-1", "replace")[:120]
         parts = status.split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or parts[1] != "200":
-            raise ConnectFailed(OSError(f"proxy {self.proxy.shown} refused the tunnel to {self._host_header}: {status!r}"))
+            raise ConnectFailed(OSError(f"proxy {self.proxy.shown} refused the tunnel to {self._authority}: {status!r}"))
         if more:  # bytes past the proxy's answer, before TLS began: not a tunnel to trust
             raise ConnectFailed(OSError(f"proxy {self.proxy.shown} sent bytes after its answer to CONNECT"))
         tls = await loop.start_tls(conn.transport, conn, self._ssl, server_hostname=self.host)

@@ -234,7 +234,7 @@ class OpenAITarget:
         if os.environ.get("MMSAFE_HTTP_CLIENT", "lean") != "aiohttp":  # aiohttp for every request: the old path
             self._pool = http1.Pool(self.base_url, self._cfg.concurrency, self._cfg.timeout_s, f"mmsafe/{__version__}")
         else:
-            proxy_for(*http1.origin_of(self.base_url)[:2])  # a proxy variable mmsafe cannot use fails now
+            proxy_for(*http1.origin_of(self.base_url))  # a proxy variable mmsafe cannot use fails now
 
     def _aiohttp(self) -> Any:
         """The aiohttp session, made on first use (importing aiohttp costs a run about 0.2 s)."""
@@ -310,20 +310,24 @@ class OpenAITarget:
         else:  # a GET (an image URL a server named), or every request with MMSAFE_HTTP_CLIENT=aiohttp
             import aiohttp
 
-            with self._classified(aiohttp.ClientConnectorError, aiohttp.ClientError):
+            # a proxy refusing its tunnel (407) fails like a connection: it is no transient fault
+            with self._classified((aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError), aiohttp.ClientError):
                 # the API's own answer is never a redirect to follow: a POST elsewhere would send the
                 # prompts to another server (the lean client stops on a 3xx the same way)
-                proxy = proxy_for(*http1.origin_of(url)[:2])  # the same proxy rule as the lean client's
+                proxy = proxy_for(*http1.origin_of(url))  # the same proxy rule as the lean client's
                 async with self._aiohttp().request(method, url, data=body, headers=headers,
                                                    allow_redirects=method != "POST",
-                                                   proxy=proxy.url if proxy else None) as resp:
+                                                   proxy=proxy.shown if proxy else None,
+                                                   proxy_auth=aiohttp.BasicAuth(*proxy.login, encoding="utf-8")
+                                                   if proxy and proxy.login else None) as resp:
                     raw, cut = await _read_capped(resp, cap)
                     answer = resp.status, resp.headers, raw, cut
         self._answered += 1
         return answer
 
     @contextlib.contextmanager
-    def _classified(self, connect_error: type[Exception], transport_error: type[Exception]) -> Iterator[None]:
+    def _classified(self, connect_error: type[Exception] | tuple[type[Exception], ...],
+                    transport_error: type[Exception]) -> Iterator[None]:
         """Transport trouble of either client as the engine's errors: a time-out or a broken answer is
         retried; failing to connect is retried until it shows the endpoint is unreachable."""
         try:
@@ -344,7 +348,7 @@ class OpenAITarget:
         # down, not a transient fault; stop rather than retry every case with backoff
         self._unreachable += 1
         if self._answered == 0 and self._unreachable >= UNREACHABLE_LIMIT:
-            proxy = self._pool.proxy if self._pool is not None else None
+            proxy = self._pool.proxy if self._pool is not None else proxy_for(*http1.origin_of(self.base_url))
             via = f" through the proxy {proxy.shown}" if proxy else ""
             fix = "check --base-url" + (" and the proxy variables (HTTPS_PROXY, HTTP_PROXY; NO_PROXY skips a host)"
                                         if proxy else "")
@@ -406,6 +410,9 @@ def error_reply(status: int, raw: bytes, headers: Any, url: str) -> Reply:
         raise TargetUnavailable(f"{url} answered HTTP {status}, a redirect{f' to {where}' if where else ''}: "
                                 "give the URL it redirects to as --base-url (mmsafe does not follow redirects "
                                 "with the API key)")
+    if status == 407:  # a forward proxy (HTTP_PROXY) refusing: no case will get through
+        raise TargetUnavailable(f"{url}: the proxy answered HTTP 407 ({message or code}): give its credentials "
+                                "in the proxy variable (http://user:password@host:port) or set NO_PROXY")
     if status in (401, 403):
         raise TargetUnavailable(f"{url} answered HTTP {status} ({message or code}): check the API key "
                                 "(read from the variable --api-key-env names, OPENAI_API_KEY by default)")
