@@ -2,10 +2,9 @@
 `HTTPS_PROXY` for https URLs, `HTTP_PROXY` for http ones, `ALL_PROXY` for either (lower-case names
 first), and `NO_PROXY` (host names, domain suffixes, `*`, IP addresses, CIDR blocks, any of them
 with `:port`). A loopback endpoint (localhost, 127.0.0.0/8, ::1: a model server on this machine) is
-always reached directly. Only http:// proxies
-are spoken to (an https endpoint goes through a CONNECT tunnel, with TLS to the endpoint itself);
-credentials in the proxy URL go in a `Proxy-Authorization: Basic` header and are never shown:
-`Proxy.shown` names the proxy without them."""
+always reached directly. Only http:// proxies are spoken to (an https endpoint goes through a
+CONNECT tunnel, with TLS to the endpoint itself); credentials in the proxy URL go in a
+`Proxy-Authorization: Basic` header and are never shown: `Proxy.shown` names the proxy without them."""
 
 from __future__ import annotations
 
@@ -24,11 +23,10 @@ from mmsafe.redact import register
 class Proxy:
     host: str
     port: int
-    # the Proxy-Authorization header's value, when the URL carries credentials; and the URL as the
-    # environment gives it (credentials included), for aiohttp's `proxy=`: neither is ever shown
+    # the Proxy-Authorization header's value when the URL carries credentials, and those credentials
+    # decoded as (user, password) for aiohttp's `proxy_auth=`; neither is ever shown: aiohttp is given
+    # `shown` as the proxy URL, so its errors (which quote the proxy URL) never hold them
     auth: str | None = field(default=None, repr=False)
-    # (user, password) decoded, for aiohttp's `proxy_auth=`: aiohttp is given `shown` as the proxy URL,
-    # so its errors (ClientHttpProxyError's str names the proxy URL) never hold the credentials
     login: tuple[str, str] | None = field(default=None, repr=False)
 
     @property
