@@ -131,8 +131,12 @@ def test_shipped_files_are_what_training_on_the_shipped_data_gives(tmp_path):
             a, b = model_files.load(path), model_files.load(shipped)
             assert sorted(a) == sorted(b), name
             for k in a:
-                if a[k].dtype.kind == "f":  # the encoder's float arithmetic may differ in the last bits between CPUs
-                    assert np.allclose(a[k], b[k], rtol=1e-4, atol=1e-6), (name, k)
+                if a[k].dtype.kind == "f":
+                    # the encoder's float arithmetic differs in the last bits between CPUs (AVX2, AVX-512),
+                    # and the head's fit carries that into its weights: up to 1e-4 of the largest weight
+                    # measured between two machines; weights learnt from other data differ by far more
+                    scale = float(np.abs(b[k]).max(initial=0.0))
+                    assert np.allclose(a[k], b[k], rtol=0, atol=1e-3 * scale + 1e-6), (name, k)
                 else:
                     assert np.array_equal(a[k], b[k]), (name, k)
         else:
