@@ -327,3 +327,35 @@ def test_a_token_user_name_is_redacted_and_a_plain_one_is_not(monkeypatch):
     _only(monkeypatch, HTTPS_PROXY="http://alice:pw-9f8e7d@sec.corp:3128")
     proxy_for("https", "api.openai.com")
     assert redact("alice wrote") == "alice wrote" and "pw-9f8e7d" not in redact("pw-9f8e7d")
+
+
+def test_an_image_redirect_takes_each_hosts_own_proxy_rule(monkeypatch):
+    """An image URL on a host reached directly (loopback here, or one NO_PROXY names) that redirects to
+    an outside storage host: the next hop goes through the proxy, as that host's rule says."""
+    from mmsafe.targets.base import TargetConfig
+    from mmsafe.targets.openai import OpenAITarget
+
+    def storage(req: bytes):
+        return [b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 7\r\n\r\nPNGDATA"], False
+
+    async def go():
+        async with Server(storage) as store, Proxy({f"images.mmsafe.test:{store.port}": store.port}) as proxy:
+            def first(req: bytes):
+                where = f"http://images.mmsafe.test:{store.port}/img.png"
+                return [f"HTTP/1.1 302 Found\r\nLocation: {where}\r\nContent-Length: 0\r\n\r\n".encode()], False
+
+            async with Server(first) as api:
+                _only(monkeypatch, HTTP_PROXY=f"http://127.0.0.1:{proxy.port}")
+                t = OpenAITarget(TargetConfig(model="m", base_url=f"http://127.0.0.1:{api.port}/v1"))
+                await t.start()
+                try:
+                    got = await t.fetch(f"http://127.0.0.1:{api.port}/files/1", 1000)
+                finally:
+                    await t.close()
+                return got, api.requests, proxy.heads, store.requests
+
+    (status, _, raw, cut), first_hop, via_proxy, stored = asyncio.run(go())
+    assert (status, raw, cut) == (200, b"PNGDATA", False)
+    assert first_hop[0].startswith(b"GET /files/1 ")  # loopback: asked directly
+    assert via_proxy and via_proxy[0].startswith(b"GET http://images.mmsafe.test:")  # the next hop: through the proxy
+    assert len(stored) == 1

@@ -63,6 +63,7 @@ class HttpDetector(Detector):
     def __init__(self, prep: Prep, options: dict[str, Any]) -> None:
         super().__init__(prep, options)
         self.url = check_url(options.get("url"))
+        self.proxy = proxy_for(*origin_of(self.url))  # a proxy variable mmsafe cannot use fails here, at start
         self.api_key_env = options.get("api_key_env") or None
         self.concurrency = int(options.get("concurrency", 8))
         self.timeout = float(options.get("timeout", 60.0))
@@ -104,7 +105,7 @@ class HttpDetector(Detector):
         import aiohttp
 
         try:
-            proxy = proxy_for(*origin_of(self.url))  # the environment's proxy, as the openai target's
+            proxy = self.proxy  # the environment's proxy, as the openai target's
             auth = aiohttp.BasicAuth(*proxy.login, encoding="utf-8") if proxy and proxy.login else None
             async with session.post(self.url, data=body, headers=self.headers, proxy=proxy.shown if proxy else None,
                                     proxy_auth=auth) as resp:

@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Iterator
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from pydantic_core import from_json, to_json
 
@@ -38,6 +38,8 @@ POLICY_STATUS = {400, 403, 422}  # where providers put a content-policy block (O
 POLICY_PHRASES = ("content management policy", "content policy", "safety system")
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 UNREACHABLE_LIMIT = 3
+MAX_REDIRECTS = 10  # hops an image URL may take (aiohttp's own default)
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CONTENT = re.compile(rb'"content"\s*:\s*"')
 
 
@@ -298,8 +300,8 @@ class OpenAITarget:
         return await self._send("POST", url, body, headers, cap)
 
     async def fetch(self, url: str, cap: int) -> tuple[int, Any, bytes, bool]:
-        """A GET without the API key (a server may name any host), through aiohttp, which follows
-        redirects (an image URL often redirects to a storage host)."""
+        """A GET without the API key (a server may name any host), through aiohttp, following
+        redirects (an image URL often redirects to a storage host; see _aiohttp_send)."""
         return await self._send("GET", url, None, {}, cap)
 
     async def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str], cap: int) -> tuple[int, Any, bytes, bool]:
@@ -312,18 +314,31 @@ class OpenAITarget:
 
             # a proxy refusing its tunnel (407) fails like a connection: it is no transient fault
             with self._classified((aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError), aiohttp.ClientError):
-                # the API's own answer is never a redirect to follow: a POST elsewhere would send the
-                # prompts to another server (the lean client stops on a 3xx the same way)
-                proxy = proxy_for(*http1.origin_of(url))  # the same proxy rule as the lean client's
-                async with self._aiohttp().request(method, url, data=body, headers=headers,
-                                                   allow_redirects=method != "POST",
-                                                   proxy=proxy.shown if proxy else None,
-                                                   proxy_auth=aiohttp.BasicAuth(*proxy.login, encoding="utf-8")
-                                                   if proxy and proxy.login else None) as resp:
-                    raw, cut = await _read_capped(resp, cap)
-                    answer = resp.status, resp.headers, raw, cut
+                answer = await self._aiohttp_send(method, url, body, headers, cap)
         self._answered += 1
         return answer
+
+    async def _aiohttp_send(self, method: str, url: str, body: bytes | None, headers: dict[str, str],
+                            cap: int) -> tuple[int, Any, bytes, bool]:
+        """One request through aiohttp. A GET follows redirects (an image URL often redirects to a
+        storage host) hop by hop, each hop with its own host's proxy rule (NO_PROXY may name the first
+        host and not the next). The API's own answer is never a redirect to follow: a POST elsewhere
+        would send the prompts to another server (the lean client stops on a 3xx the same way)."""
+        import aiohttp
+
+        for _ in range(MAX_REDIRECTS + 1):
+            proxy = proxy_for(*http1.origin_of(url))  # the same proxy rule as the lean client's
+            auth = aiohttp.BasicAuth(*proxy.login, encoding="utf-8") if proxy and proxy.login else None
+            async with self._aiohttp().request(method, url, data=body, headers=headers, allow_redirects=False,
+                                               proxy=proxy.shown if proxy else None, proxy_auth=auth) as resp:
+                location = resp.headers.get("Location") if method == "GET" and resp.status in REDIRECTS else None
+                if not location:
+                    raw, cut = await _read_capped(resp, cap)
+                    return resp.status, resp.headers, raw, cut
+            url = urljoin(url, location)
+            if urlsplit(url).scheme not in ("http", "https"):
+                raise TargetError(f"an image URL redirected to a {urlsplit(url).scheme or 'relative'}: URL, not http(s)")
+        raise TargetError(f"an image URL redirected more than {MAX_REDIRECTS} times")
 
     @contextlib.contextmanager
     def _classified(self, connect_error: type[Exception] | tuple[type[Exception], ...],
