@@ -10,6 +10,7 @@ never in memory."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from mmsafe.engine.progress import NullProgress
 from mmsafe.judges.base import Judge, judge_id, judge_items, stamped
@@ -32,6 +33,7 @@ class JudgeFeed:
         # judge stage of this run does not ask them again (the next run does)
         self.tried: dict[str, set[str]] = {judge_id(j): set() for j in judges}
         self._bars: list = [None for _ in judges]
+        self._ending = asyncio.Event()  # set when generation is over: a batch no longer waits to fill
         # one reader per judge, or one per batch it can judge at once (a judge sharded across Ray actors)
         self._tasks = [[asyncio.create_task(self._consume(i)) for _ in range(max(1, getattr(j, "feed_consumers", 1)))]
                        for i, j in enumerate(judges)]
@@ -62,10 +64,12 @@ class JudgeFeed:
         while not ended:
             batch = [g] if (g := await q.get()) is not _END else []
             ended = g is _END
-            if not ended and q.qsize() + 1 < judge.batch_size:
+            if not ended and q.qsize() + 1 < judge.batch_size and not self._ending.is_set():
                 # let a batch gather for a moment: one judge call per batch costs far less per reply
-                # than one per reply (the learned models are vectorised), and judging is never urgent
-                await asyncio.sleep(LINGER_S)
+                # than one per reply (the learned models are vectorised), and judging is never urgent,
+                # until generation ends: then nothing more is coming, and the run waits for the judges
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ending.wait(), LINGER_S)
             while not ended and len(batch) < judge.batch_size and not q.empty():
                 g = q.get_nowait()
                 ended = g is _END
@@ -82,6 +86,7 @@ class JudgeFeed:
 
     async def finish(self) -> None:
         """Generation is over: show what each judge still has to read, and wait for it."""
+        self._ending.set()
         for i in range(len(self._queues)):
             if self._left[i]:
                 self._bars[i] = self._progress.stage(f"judge:{judge_id(self._judges[i])}", self._left[i])
