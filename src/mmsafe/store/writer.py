@@ -117,10 +117,9 @@ class Writer:
                 if item is _STOP:
                     stop = True
                     break
-                if isinstance(item, threading.Event):
+                if isinstance(item, threading.Event):  # someone waits for what came before it: commit now
                     events.append(item)
-                    if not rows:
-                        break
+                    break
                 else:
                     rows.extend(item)
                 left = deadline - time.monotonic()
