@@ -352,8 +352,7 @@ class Store:
           FROM cases c
           LEFT JOIN generations g ON g.case_id = c.id AND g.attack = 'none'
           LEFT JOIN verdicts v ON v.generation_key = g.key AND v.judge = ?
-          WHERE c.seq IN (SELECT seq FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """)
-            AND """ + JUDGED + """
+          WHERE """ + ("c.seq IN (SELECT seq FROM cases ORDER BY seq LIMIT ?) AND " if limit else "") + JUDGED + """
           ORDER BY c.seq"""
         defaults = tuple(Case.model_fields[f].default for f in ("category", "language", "label"))  # fields a body may omit
         args = (*defaults, judge, *((limit,) if limit else ()))
@@ -403,7 +402,7 @@ class Store:
     def attacked_counts(self, limit: int | None = None) -> tuple[int, int]:
         """(generations, answered) under attacks (`none` apart) over the run's first `limit` cases."""
         sql = """SELECT COUNT(g.key), COALESCE(SUM(g.failed = 0), 0)
-                 FROM (SELECT id FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """) c
+                 FROM """ + _first(limit) + """ c
                  JOIN generations g ON g.case_id = c.id AND g.attack != 'none'"""
         return self._read.execute(sql, (limit,) if limit else ()).fetchone()
 
@@ -439,14 +438,14 @@ class Store:
     def generation_counts(self, limit: int | None = None) -> tuple[int, int, int]:
         """(cases, generations, answered) over the run's first `limit` cases."""
         sql = """SELECT COUNT(*), COUNT(g.key), COALESCE(SUM(g.failed = 0), 0)
-                 FROM (SELECT id FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """) c
+                 FROM """ + _first(limit) + """ c
                  LEFT JOIN generations g ON g.case_id = c.id AND g.attack = 'none'"""
         return self._read.execute(sql, (limit,) if limit else ()).fetchone()
 
     def error_reasons(self, limit: int | None = None, most: int = 5) -> list[tuple[str, int]]:
         """The commonest error reasons over the run's first `limit` cases, with their counts."""
         sql = """SELECT json_extract(g.body, '$.error'), COUNT(*)
-                 FROM (SELECT id FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """) c
+                 FROM """ + _first(limit) + """ c
                  JOIN generations g ON g.case_id = c.id AND g.attack = 'none' AND g.failed = 1
                  GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"""
         return self._read.execute(sql, (*((limit,) if limit else ()), most)).fetchall()
@@ -455,7 +454,7 @@ class Store:
         """The commonest reasons this judge could not decide an answered plain reply (its request
         failed, its reply could not be read), with their counts, over the run's first `limit` cases."""
         sql = """SELECT json_extract(v.body, '$.error'), COUNT(*)
-                 FROM (SELECT id FROM cases ORDER BY seq""" + (" LIMIT ?" if limit else "") + """) c
+                 FROM """ + _first(limit) + """ c
                  JOIN generations g ON g.case_id = c.id AND g.attack = 'none' AND g.failed = 0
                  JOIN verdicts v ON v.generation_key = g.key AND v.judge = ?
                  WHERE json_extract(v.body, '$.error') IS NOT NULL
@@ -499,6 +498,12 @@ class Store:
             sql, args = sql + " WHERE judge=?", (judge,)
         for (body,) in self._read.execute(sql, args):
             yield self.record(Verdict, body, "verdicts")
+
+
+def _first(limit: int | None) -> str:
+    """The run's first `limit` cases' ids as a table for an aggregate; the whole table when there is
+    no limit (a derived table costs a pass of its own: about 8 ms at 20,000 cases)."""
+    return "(SELECT id FROM cases ORDER BY seq LIMIT ?)" if limit else "cases"
 
 
 def _unjudged(columns: str, limit: int | None) -> str:
