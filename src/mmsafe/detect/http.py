@@ -31,7 +31,7 @@ from mmsafe.errors import UsageError
 from mmsafe.redact import redact, redact_repr
 from mmsafe.redact import register as redact_register
 from mmsafe.targets.http1 import origin_of
-from mmsafe.targets.proxy import proxy_for
+from mmsafe.targets.proxy import aiohttp_args, proxy_for
 
 MAX_ANSWER_BYTES = 1 << 16
 
@@ -105,10 +105,8 @@ class HttpDetector(Detector):
         import aiohttp
 
         try:
-            proxy = self.proxy  # the environment's proxy, as the openai target's
-            auth = aiohttp.BasicAuth(*proxy.login, encoding="utf-8") if proxy and proxy.login else None
-            async with session.post(self.url, data=body, headers=self.headers, proxy=proxy.shown if proxy else None,
-                                    proxy_auth=auth) as resp:
+            # the environment's proxy, as the openai target's
+            async with session.post(self.url, data=body, headers=self.headers, **aiohttp_args(self.proxy)) as resp:
                 raw = await resp.content.read(MAX_ANSWER_BYTES + 1)
                 status, retry_after = resp.status, parse_retry_after(resp.headers.get("retry-after"))
         except asyncio.TimeoutError:

@@ -304,10 +304,10 @@ class _Conn(asyncio.Protocol):
 
     def _tunnel_data(self, data: bytes) -> None:
         assert self.tunnel is not None
+        if self.tunnel.done():  # answered already: the caller acts on it
+            return
         self._head += data
         end = self._head.find(_HEAD_END)
-        if self.tunnel.done():
-            return
         if end >= 0:  # the answer's head, and whether bytes came past it (a refusal's body, or trouble)
             self.tunnel.set_result((bytes(self._head[:end]), end + len(_HEAD_END) < len(self._head)))
         elif len(self._head) > MAX_HEAD:
@@ -439,15 +439,12 @@ class Pool:
                     _, conn = await loop.create_connection(_Conn, self.proxy.host, self.proxy.port)
                     if self._ssl is not None:
                         await self._tunnel(conn)
-        except OSError as exc:  # (TimeoutError is an OSError too, but it is the caller's to report)
-            if conn is not None:
+        except BaseException as exc:
+            if conn is not None:  # a half-made connection (a tunnel the proxy refused) is not kept
                 conn.close()
-            if isinstance(exc, TimeoutError):
-                raise
-            raise ConnectFailed(exc) from None
-        except BaseException:
-            if conn is not None:
-                conn.close()
+            # (TimeoutError is an OSError too, but it is the caller's to report)
+            if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):
+                raise ConnectFailed(exc) from None
             raise
         self._open.add(conn)
         return conn, False

@@ -28,7 +28,7 @@ from mmsafe.data.cases import max_image_bytes
 from mmsafe.store.blobs import BlobStore
 from mmsafe import __version__
 from mmsafe.targets import http1
-from mmsafe.targets.proxy import proxy_for
+from mmsafe.targets.proxy import Proxy, aiohttp_args, proxy_for
 from mmsafe.targets import openai_images as images
 from mmsafe.targets.base import Reply, TargetConfig, TargetError, TargetUnavailable, images_wanted
 
@@ -230,13 +230,21 @@ class OpenAITarget:
         self._pool: http1.Pool | None = None  # the API's own origin: the lean client
         self._answered = 0  # replies received so far
         self._unreachable = 0  # connection failures before the first reply
+        self._proxies: dict[tuple[str, str, int], Proxy | None] = {}  # per origin, read once (aiohttp's requests)
 
     async def start(self) -> None:
         self._started = True
         if os.environ.get("MMSAFE_HTTP_CLIENT", "lean") != "aiohttp":  # aiohttp for every request: the old path
             self._pool = http1.Pool(self.base_url, self._cfg.concurrency, self._cfg.timeout_s, f"mmsafe/{__version__}")
         else:
-            proxy_for(*http1.origin_of(self.base_url))  # a proxy variable mmsafe cannot use fails now
+            self._proxy(self.base_url)  # a proxy variable mmsafe cannot use fails now
+
+    def _proxy(self, url: str) -> Proxy | None:
+        """The environment's proxy for this URL's origin (proxy.proxy_for), read once per origin."""
+        origin = http1.origin_of(url)
+        if origin not in self._proxies:
+            self._proxies[origin] = proxy_for(*origin)
+        return self._proxies[origin]
 
     def _aiohttp(self) -> Any:
         """The aiohttp session, made on first use (importing aiohttp costs a run about 0.2 s)."""
@@ -324,20 +332,17 @@ class OpenAITarget:
         storage host) hop by hop, each hop with its own host's proxy rule (NO_PROXY may name the first
         host and not the next). The API's own answer is never a redirect to follow: a POST elsewhere
         would send the prompts to another server (the lean client stops on a 3xx the same way)."""
-        import aiohttp
-
-        for _ in range(MAX_REDIRECTS + 1):
-            proxy = proxy_for(*http1.origin_of(url))  # the same proxy rule as the lean client's
-            auth = aiohttp.BasicAuth(*proxy.login, encoding="utf-8") if proxy and proxy.login else None
+        for _ in range(MAX_REDIRECTS + 1):  # each hop with the same proxy rule as the lean client's
             async with self._aiohttp().request(method, url, data=body, headers=headers, allow_redirects=False,
-                                               proxy=proxy.shown if proxy else None, proxy_auth=auth) as resp:
+                                               **aiohttp_args(self._proxy(url))) as resp:
                 location = resp.headers.get("Location") if method == "GET" and resp.status in REDIRECTS else None
                 if not location:
                     raw, cut = await _read_capped(resp, cap)
                     return resp.status, resp.headers, raw, cut
             url = urljoin(url, location)
-            if urlsplit(url).scheme not in ("http", "https"):
-                raise TargetError(f"an image URL redirected to a {urlsplit(url).scheme or 'relative'}: URL, not http(s)")
+            scheme = urlsplit(url).scheme
+            if scheme not in ("http", "https"):
+                raise TargetError(f"an image URL redirected to a {scheme or 'relative'}: URL, not http(s)")
         raise TargetError(f"an image URL redirected more than {MAX_REDIRECTS} times")
 
     @contextlib.contextmanager
@@ -363,7 +368,7 @@ class OpenAITarget:
         # down, not a transient fault; stop rather than retry every case with backoff
         self._unreachable += 1
         if self._answered == 0 and self._unreachable >= UNREACHABLE_LIMIT:
-            proxy = self._pool.proxy if self._pool is not None else proxy_for(*http1.origin_of(self.base_url))
+            proxy = self._pool.proxy if self._pool is not None else self._proxy(self.base_url)
             via = f" through the proxy {proxy.shown}" if proxy else ""
             fix = "check --base-url" + (" and the proxy variables (HTTPS_PROXY, HTTP_PROXY; NO_PROXY skips a host)"
                                         if proxy else "")

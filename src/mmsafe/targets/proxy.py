@@ -35,6 +35,17 @@ class Proxy:
         return f"http://{host}:{self.port}"
 
 
+def aiohttp_args(proxy: Proxy | None) -> dict:
+    """aiohttp's request arguments for this proxy: its URL without credentials (aiohttp's errors
+    quote it) and the credentials apart."""
+    if proxy is None:
+        return {}
+    import aiohttp
+
+    auth = aiohttp.BasicAuth(*proxy.login, encoding="utf-8") if proxy.login else None
+    return {"proxy": proxy.shown, "proxy_auth": auth}
+
+
 def loopback(host: str) -> bool:
     host = host.strip("[]").lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
